@@ -1,0 +1,13 @@
+# Flags for genarm's *own* executables (tests, CLI, examples, benchmarks). Nothing here touches
+# the genarm INTERFACE target, so a parent project keeps full control of its flags.
+function(genarm_own_target target)
+  target_compile_options(${target} PRIVATE -Wall -Wextra -Wpedantic)
+  if(GENARM_NATIVE)
+    target_compile_options(${target} PRIVATE -march=native)
+  endif()
+  if(GENARM_SANITIZE)
+    target_compile_options(${target} PRIVATE -fsanitize=${GENARM_SANITIZE} -fno-omit-frame-pointer
+                                             -fno-sanitize-recover=all)
+    target_link_options(${target} PRIVATE -fsanitize=${GENARM_SANITIZE})
+  endif()
+endfunction()
