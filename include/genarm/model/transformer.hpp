@@ -1,0 +1,402 @@
+// Transformer: a decoder-only language model (or its sequence-classification variant) loaded from
+// a Hugging Face folder, computing exactly what transformers computes in float32.
+// One forward pass serves every supported architecture; the differences are data
+// (ArchitectureSpec: RMSNorm or LayerNorm, RoPE or learned positions, gated or plain MLP, biases).
+//   prefill / decode : forward(state, tokens) appends tokens to the state's KV cache and returns the
+//                      next-token logits after the last one (one token = one decode step);
+//   all positions    : forward_all(state, tokens, logits) also returns a row per token;
+//   reward models    : reward(state) is the score of the last non-pad token.
+// Ownership: shares immutable weights (copies of a Transformer are cheap and share them).
+// Thread-safety: thread-safe — all methods are const; each sequence has its own SequenceState.
+#pragma once
+
+#include <Eigen/Core>
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <limits>
+#include <memory>
+#include <span>
+#include <string>
+
+#include "genarm/core/error.hpp"
+#include "genarm/core/thread_pool.hpp"
+#include "genarm/io/checkpoint.hpp"
+#include "genarm/io/model_config.hpp"
+#include "genarm/model/sequence_state.hpp"
+#include "genarm/model/transformer_weights.hpp"
+
+namespace genarm::model {
+
+class Transformer {
+ public:
+  // Loads config.json and the safetensors weights of a model folder.
+  static Transformer load(const std::filesystem::path& dir) {
+    const io::ModelConfig config = io::read_model_config(dir);
+    const auto checkpoint = io::Checkpoint::open(dir);
+    const auto config_path = (std::filesystem::is_directory(dir) ? dir / "config.json" : dir).string();
+    Transformer t(load_transformer_weights(config, checkpoint, config_path));
+    t.name_ = std::filesystem::path(dir).filename().string();
+    if (t.name_.empty()) t.name_ = std::filesystem::path(dir).parent_path().filename().string();
+    return t;
+  }
+  explicit Transformer(std::shared_ptr<const TransformerWeights> weights)
+      : weights_(std::move(weights)) {}
+
+  const io::ModelConfig& config() const { return weights_->config; }
+  const TransformerWeights& weights() const { return *weights_; }
+  const std::string& name() const { return name_; }
+  int64_t vocab_size() const { return config().vocab_size; }
+  bool is_reward_model() const { return config().head == io::ModelHead::kSequenceClassification; }
+
+  // A new, empty sequence with room for `capacity` tokens (0: grow on demand).
+  SequenceState new_sequence(int64_t capacity = 0) const {
+    return SequenceState(config(), std::max<int64_t>(capacity, 1));
+  }
+
+  // Appends `tokens` and returns the logits after the last one (empty for reward models).
+  // Error(kInvalidArgument) for an id outside the vocabulary or a sequence beyond the context.
+  std::span<const float> forward(SequenceState& s, std::span<const int32_t> tokens) const {
+    run(s, tokens, nullptr);
+    return s.logits();
+  }
+  std::span<const float> forward(SequenceState& s, int32_t token) const {
+    return forward(s, std::span<const int32_t>(&token, 1));
+  }
+
+  // As forward(), and fills `logits` with one row of vocab_size floats per token.
+  void forward_all(SequenceState& s, std::span<const int32_t> tokens, RowMatrix& logits) const {
+    if (is_reward_model()) {
+      fail(ErrorCategory::kInvalidArgument, name_, ": a reward model has no next-token logits");
+    }
+    logits.resize(static_cast<Eigen::Index>(tokens.size()), vocab_size());
+    run(s, tokens, logits.data());
+  }
+
+  // The reward-model score of the sequence so far: the score head applied to the last token that
+  // is not the pad token (transformers' pooling for *ForSequenceClassification).
+  float reward(const SequenceState& s) const {
+    if (!is_reward_model()) {
+      fail(ErrorCategory::kInvalidArgument, name_, " is ", config().architecture,
+           ", not a sequence-classification reward model");
+    }
+    if (s.length() == 0) fail(ErrorCategory::kInvalidArgument, name_, ": reward of an empty sequence");
+    return s.has_score_ ? s.last_score_ : s.first_score_;
+  }
+
+ private:
+  static constexpr int64_t kChunk = 64;  // prefill rows per pass: bounds scratch memory
+
+  struct Scratch {
+    float *x, *xn, *q, *k, *v, *att, *tmp, *a, *b, *scores;
+    int64_t score_stride;  // floats per worker in `scores`
+  };
+
+  Scratch scratch(SequenceState& s, int64_t rows) const {
+    const auto& c = config();
+    const int64_t workers = s.pool_ ? static_cast<int64_t>(s.pool_->size()) : 1;
+    const int64_t h = c.hidden_size, qd = c.q_dim(), kv = c.kv_dim(), in = c.intermediate_size;
+    const int64_t score_stride = rows * s.capacity_;
+    const size_t need = static_cast<size_t>(rows * (3 * h + 2 * qd + 2 * kv + 2 * in) +
+                                            workers * score_stride);
+    if (s.scratch_.size() < need) s.scratch_.resize(need);
+    float* p = s.scratch_.data();
+    auto take = [&](int64_t n) {
+      float* r = p;
+      p += n;
+      return r;
+    };
+    Scratch w{};
+    w.x = take(rows * h);
+    w.xn = take(rows * h);
+    w.tmp = take(rows * h);
+    w.q = take(rows * qd);
+    w.att = take(rows * qd);
+    w.k = take(rows * kv);
+    w.v = take(rows * kv);
+    w.a = take(rows * in);
+    w.b = take(rows * in);
+    w.scores = take(workers * score_stride);
+    w.score_stride = score_stride;
+    return w;
+  }
+
+  void check_tokens(const SequenceState& s, std::span<const int32_t> tokens) const {
+    for (size_t i = 0; i < tokens.size(); ++i) {
+      if (tokens[i] < 0 || tokens[i] >= vocab_size()) {
+        fail(ErrorCategory::kInvalidArgument, name_, ": token id ", tokens[i], " (position ",
+             s.length() + static_cast<int64_t>(i), ") is outside the vocabulary of ", vocab_size(),
+             " ids");
+      }
+    }
+    const int64_t total = s.length() + static_cast<int64_t>(tokens.size());
+    if (total > s.max_length_) {
+      fail(ErrorCategory::kInvalidArgument, name_, ": a sequence of ", total,
+           " tokens exceeds the model's context of ", s.max_length_,
+           " positions (max_position_embeddings in config.json)");
+    }
+  }
+
+  void run(SequenceState& s, std::span<const int32_t> tokens, float* all_logits) const {
+    if (s.layers_ != config().num_hidden_layers || s.head_dim_ != config().head_dim ||
+        s.kv_heads_ != config().num_key_value_heads) {
+      fail(ErrorCategory::kInvalidArgument, name_, ": the sequence state belongs to another model");
+    }
+    if (tokens.empty()) return;
+    check_tokens(s, tokens);
+    s.reserve(s.length() + static_cast<int64_t>(tokens.size()));
+    for (size_t begin = 0; begin < tokens.size(); begin += kChunk) {
+      const size_t n = std::min<size_t>(kChunk, tokens.size() - begin);
+      const bool last_chunk = begin + n == tokens.size();
+      float* rows_out = all_logits ? all_logits + begin * static_cast<size_t>(vocab_size()) : nullptr;
+      forward_chunk(s, tokens.subspan(begin, n), rows_out, last_chunk);
+    }
+  }
+
+  // Runs n tokens at positions length()..length()+n-1 through the model.
+  void forward_chunk(SequenceState& s, std::span<const int32_t> tokens, float* all_logits,
+                     bool last_chunk) const {
+    const auto& c = config();
+    const auto& w = *weights_;
+    const int64_t n = static_cast<int64_t>(tokens.size());
+    const int64_t p0 = s.length();
+    const int64_t h = c.hidden_size;
+    ThreadPool* pool = s.pool_;
+    Scratch sc = scratch(s, n);
+
+    // Embeddings (+ learned positions).
+    for (int64_t t = 0; t < n; ++t) {
+      float* row = sc.x + t * h;
+      w.embed.row(tokens[static_cast<size_t>(t)], row);
+      if (!w.position_embed.empty()) {
+        thread_local std::vector<float> pos;
+        pos.resize(static_cast<size_t>(h));
+        w.position_embed.row(p0 + t, pos.data());
+        for (int64_t i = 0; i < h; ++i) row[i] += pos[static_cast<size_t>(i)];
+      }
+    }
+    for (size_t i = 0; i < tokens.size(); ++i) s.tokens_.push_back(tokens[i]);
+
+    for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
+      const LayerWeights& L = w.layers[static_cast<size_t>(l)];
+      normalize(L.attn_norm, sc.x, sc.xn, n);
+      attention(s, L, l, sc, n, p0);
+      add_rows(sc.x, sc.tmp, n, h);
+      normalize(L.mlp_norm, sc.x, sc.xn, n);
+      mlp(L, sc, n, pool);
+      add_rows(sc.x, sc.tmp, n, h);
+    }
+
+    if (is_reward_model()) {
+      update_score(s, tokens, sc, p0);
+      return;
+    }
+    if (all_logits != nullptr) {
+      normalize(w.final_norm, sc.x, sc.xn, n);
+      w.lm_head.matmul(sc.xn, n, h, all_logits, vocab_size(), pool);
+      if (last_chunk) {
+        std::copy_n(all_logits + (n - 1) * vocab_size(), vocab_size(), s.logits_.data());
+      }
+    } else if (last_chunk) {
+      normalize(w.final_norm, sc.x + (n - 1) * h, sc.xn, 1);
+      w.lm_head.matvec(sc.xn, s.logits_.data(), pool);
+    }
+  }
+
+  void update_score(SequenceState& s, std::span<const int32_t> tokens, const Scratch& sc,
+                    int64_t p0) const {
+    const auto& c = config();
+    const int64_t h = c.hidden_size;
+    const auto score_row = [&](int64_t t) {
+      normalize(weights_->final_norm, sc.x + t * h, sc.xn, 1);
+      double sum = 0.0;
+      for (int64_t i = 0; i < h; ++i) sum += static_cast<double>(weights_->score[static_cast<size_t>(i)]) * sc.xn[i];
+      return static_cast<float>(sum);
+    };
+    if (p0 == 0) s.first_score_ = score_row(0);
+    for (int64_t t = static_cast<int64_t>(tokens.size()) - 1; t >= 0; --t) {
+      if (c.pad_token_id && tokens[static_cast<size_t>(t)] == *c.pad_token_id) continue;
+      s.last_score_ = score_row(t);
+      s.has_score_ = true;
+      break;
+    }
+  }
+
+  // xn[t] = norm(x[t]) for n rows (RMSNorm or LayerNorm, float32 output, double accumulation).
+  void normalize(const NormWeights& norm, const float* x, float* out, int64_t n) const {
+    const int64_t h = config().hidden_size;
+    const double eps = config().norm_eps;
+    const bool layer_norm = weights_->spec->norm == NormKind::kLayer;
+    for (int64_t t = 0; t < n; ++t) {
+      const float* xr = x + t * h;
+      float* o = out + t * h;
+      if (layer_norm) {
+        double mean = 0.0;
+        for (int64_t i = 0; i < h; ++i) mean += xr[i];
+        mean /= static_cast<double>(h);
+        double var = 0.0;
+        for (int64_t i = 0; i < h; ++i) var += (xr[i] - mean) * (xr[i] - mean);
+        var /= static_cast<double>(h);
+        const float inv = static_cast<float>(1.0 / std::sqrt(var + eps));
+        const float m = static_cast<float>(mean);
+        for (int64_t i = 0; i < h; ++i) {
+          const size_t k = static_cast<size_t>(i);
+          o[i] = (xr[i] - m) * inv * norm.weight[k] + norm.bias[k];
+        }
+      } else {
+        double ss = 0.0;
+        for (int64_t i = 0; i < h; ++i) ss += static_cast<double>(xr[i]) * xr[i];
+        const float inv = static_cast<float>(1.0 / std::sqrt(ss / static_cast<double>(h) + eps));
+        for (int64_t i = 0; i < h; ++i) o[i] = norm.weight[static_cast<size_t>(i)] * (xr[i] * inv);
+      }
+    }
+  }
+
+  static void add_rows(float* x, const float* delta, int64_t n, int64_t h) {
+    for (int64_t i = 0; i < n * h; ++i) x[i] += delta[i];
+  }
+  static void add_bias(float* y, const std::vector<float>& bias, int64_t n, int64_t dim) {
+    if (bias.empty()) return;
+    for (int64_t t = 0; t < n; ++t) {
+      for (int64_t i = 0; i < dim; ++i) y[t * dim + i] += bias[static_cast<size_t>(i)];
+    }
+  }
+  static void linear(const WeightMatrix& m, const std::vector<float>& bias, const float* x,
+                     int64_t n, float* y, ThreadPool* pool) {
+    m.matmul(x, n, m.cols(), y, m.rows(), pool);
+    add_bias(y, bias, n, m.rows());
+  }
+
+  // Rotates pairs (i, i + d/2) of every head by position * inv_freq[i] (transformers' rotate_half).
+  void apply_rope(float* x, int64_t n, int64_t heads, int64_t p0) const {
+    const auto& inv = weights_->rope_inv_freq;
+    const int64_t d = config().head_dim, half = d / 2;
+    thread_local std::vector<float> cos_sin;
+    cos_sin.resize(static_cast<size_t>(2 * half));
+    for (int64_t t = 0; t < n; ++t) {
+      for (int64_t i = 0; i < half; ++i) {
+        const float angle = static_cast<float>(p0 + t) * inv[static_cast<size_t>(i)];
+        cos_sin[static_cast<size_t>(i)] = std::cos(angle);
+        cos_sin[static_cast<size_t>(half + i)] = std::sin(angle);
+      }
+      for (int64_t hd = 0; hd < heads; ++hd) {
+        float* v = x + (t * heads + hd) * d;
+        for (int64_t i = 0; i < half; ++i) {
+          const float cs = cos_sin[static_cast<size_t>(i)], sn = cos_sin[static_cast<size_t>(half + i)];
+          const float a = v[i], b = v[i + half];
+          v[i] = a * cs - b * sn;
+          v[i + half] = b * cs + a * sn;
+        }
+      }
+    }
+  }
+
+  void attention(SequenceState& s, const LayerWeights& L, int64_t layer, const Scratch& sc,
+                 int64_t n, int64_t p0) const {
+    const auto& c = config();
+    ThreadPool* pool = s.pool_;
+    const int64_t d = c.head_dim, qd = c.q_dim(), kv = c.kv_dim();
+    const int64_t heads = c.num_attention_heads, kv_heads = c.num_key_value_heads;
+    linear(L.q, L.q_bias, sc.xn, n, sc.q, pool);
+    linear(L.k, L.k_bias, sc.xn, n, sc.k, pool);
+    linear(L.v, L.v_bias, sc.xn, n, sc.v, pool);
+    if (weights_->spec->positions == PositionKind::kRotary) {
+      apply_rope(sc.q, n, heads, p0);
+      apply_rope(sc.k, n, kv_heads, p0);
+    }
+    for (int64_t g = 0; g < kv_heads; ++g) {
+      float* kc = s.k_cache(layer, g) + p0 * d;
+      float* vc = s.v_cache(layer, g) + p0 * d;
+      for (int64_t t = 0; t < n; ++t) {
+        std::copy_n(sc.k + t * kv + g * d, d, kc + t * d);
+        std::copy_n(sc.v + t * kv + g * d, d, vc + t * d);
+      }
+    }
+
+    float scale = 1.0f;
+    if (c.family == io::ModelFamily::kGpt2) {
+      if (c.scale_attn_weights) scale /= std::sqrt(static_cast<float>(d));
+      if (c.scale_attn_by_inverse_layer_idx) scale /= static_cast<float>(layer + 1);
+    } else {
+      scale = 1.0f / std::sqrt(static_cast<float>(d));
+    }
+    const int64_t group = heads / kv_heads;
+    const int64_t window = c.sliding_window.value_or(0);
+    const int64_t len = p0 + n;
+
+    auto heads_body = [&](size_t begin, size_t end, size_t worker) {
+      float* scores = sc.scores + static_cast<int64_t>(worker) * sc.score_stride;
+      using Stride = Eigen::OuterStride<>;
+      for (size_t hh = begin; hh < end; ++hh) {
+        const int64_t head = static_cast<int64_t>(hh);
+        const int64_t g = head / group;
+        ConstRowMatrixMap keys(s.k_cache(layer, g), len, d);
+        ConstRowMatrixMap values(s.v_cache(layer, g), len, d);
+        Eigen::Map<const RowMatrix, 0, Stride> q(sc.q + head * d, n, d, Stride(qd));
+        Eigen::Map<RowMatrix, 0, Stride> out(sc.att + head * d, n, d, Stride(qd));
+        RowMatrixMap p(scores, n, len);
+        p.noalias() = q * keys.transpose();
+        for (int64_t t = 0; t < n; ++t) {
+          const int64_t pos = p0 + t;
+          const int64_t lo = window > 0 ? std::max<int64_t>(0, pos - window + 1) : 0;
+          float* row = scores + t * len;
+          float mx = -std::numeric_limits<float>::infinity();
+          for (int64_t j = lo; j <= pos; ++j) {
+            row[j] *= scale;
+            mx = std::max(mx, row[j]);
+          }
+          float sum = 0.0f;
+          for (int64_t j = 0; j < len; ++j) {
+            if (j < lo || j > pos) {
+              row[j] = 0.0f;
+            } else {
+              row[j] = std::exp(row[j] - mx);
+              sum += row[j];
+            }
+          }
+          const float inv = 1.0f / sum;
+          for (int64_t j = lo; j <= pos; ++j) row[j] *= inv;
+        }
+        out.noalias() = p * values;
+      }
+    };
+    if (pool != nullptr && pool->size() > 1 && heads > 1 && len * d * heads >= 4096) {
+      pool->parallel_for(static_cast<size_t>(heads), heads_body);
+    } else {
+      heads_body(0, static_cast<size_t>(heads), 0);
+    }
+    linear(L.o, L.o_bias, sc.att, n, sc.tmp, pool);
+  }
+
+  void mlp(const LayerWeights& L, const Scratch& sc, int64_t n, ThreadPool* pool) const {
+    const auto& c = config();
+    const int64_t in = c.intermediate_size;
+    linear(L.up, L.up_bias, sc.xn, n, sc.a, pool);
+    const io::Activation act = c.hidden_act;
+    if (!L.gate.empty()) {
+      linear(L.gate, L.gate_bias, sc.xn, n, sc.b, pool);
+      for (int64_t i = 0; i < n * in; ++i) sc.a[i] *= activate(act, sc.b[i]);
+    } else {
+      for (int64_t i = 0; i < n * in; ++i) sc.a[i] = activate(act, sc.a[i]);
+    }
+    linear(L.down, L.down_bias, sc.a, n, sc.tmp, pool);
+  }
+
+  static float activate(io::Activation act, float x) {
+    switch (act) {
+      case io::Activation::kSilu: return x / (1.0f + std::exp(-x));
+      case io::Activation::kGeluTanh: {
+        constexpr float kC = 0.7978845608028654f;  // sqrt(2 / pi)
+        return 0.5f * x * (1.0f + std::tanh(kC * (x + 0.044715f * x * x * x)));
+      }
+      case io::Activation::kGeluErf: return 0.5f * x * (1.0f + std::erf(x * 0.7071067811865476f));
+      case io::Activation::kRelu: return x > 0.0f ? x : 0.0f;
+    }
+    return x;
+  }
+
+  std::shared_ptr<const TransformerWeights> weights_;
+  std::string name_ = "model";
+};
+
+}  // namespace genarm::model
