@@ -1,0 +1,43 @@
+// genarm::sampling::Temperature — logits / t.
+#pragma once
+
+#include <cmath>
+#include <memory>
+#include <string_view>
+
+#include "genarm/core/error.hpp"
+#include "genarm/sampling/candidates.hpp"
+#include "genarm/sampling/processor.hpp"
+
+namespace genarm::sampling {
+
+// Temperature scaling (Ackley, Hinton & Sejnowski 1985; HF TemperatureLogitsWarper): every logit
+// is divided by t > 0; t < 1 sharpens, t > 1 flattens. t = 0 (greedy) is not a temperature: the
+// sampler builds a Greedy selector for it instead. Dividing by a positive number keeps the order,
+// so a sorted array stays sorted. Stateless. Not thread-safe (trivially: no shared state).
+class Temperature final : public Processor {
+ public:
+  explicit Temperature(float temperature) : temperature_(temperature) {
+    if (!(temperature > 0) || !std::isfinite(temperature)) {
+      fail(ErrorCategory::kInvalidArgument, "temperature = ", temperature,
+           ": a Temperature step needs a finite t > 0 (t = 0 means greedy)");
+    }
+  }
+
+  float temperature() const { return temperature_; }
+
+  std::string_view name() const override { return "temperature"; }
+  void apply(Candidates& candidates) override {
+    const double t = temperature_;
+    for (TokenLogit& item : candidates.items()) {
+      // Finite logits stay finite even for tiny t; -inf stays -inf.
+      if (item.logit != detail::kNegInf) item.logit = detail::saturate(item.logit / t);
+    }
+  }
+  std::unique_ptr<Processor> clone() const override { return std::make_unique<Temperature>(*this); }
+
+ private:
+  float temperature_;
+};
+
+}  // namespace genarm::sampling
