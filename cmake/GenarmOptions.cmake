@@ -1,7 +1,9 @@
 # Flags for genarm's *own* executables (tests, CLI, examples, benchmarks). Nothing here touches
 # the genarm INTERFACE target, so a parent project keeps full control of its flags.
 function(genarm_own_target target)
-  target_compile_options(${target} PRIVATE -Wall -Wextra -Wpedantic)
+  # -Wno-maybe-uninitialized: GCC 12 false positives inside Eigen's AVX-512 code.
+  target_compile_options(${target} PRIVATE -Wall -Wextra -Wpedantic
+                         $<$<CXX_COMPILER_ID:GNU>:-Wno-maybe-uninitialized>)
   if(GENARM_NATIVE)
     target_compile_options(${target} PRIVATE -march=native)
   endif()

@@ -64,8 +64,8 @@ class WeightMatrix {
       case DType::kF32:
         std::memcpy(out, f32() + r * cols_, sizeof(float) * static_cast<size_t>(cols_));
         break;
-      case DType::kBF16: detail::widen_bf16(u16() + r * cols_, out, cols_); break;
-      default: detail::widen_f16(u16() + r * cols_, out, cols_); break;
+      case DType::kBF16: detail::widen_row<detail::WeightFormat::kBF16>(u16() + r * cols_, out, cols_); break;
+      default: detail::widen_row<detail::WeightFormat::kF16>(u16() + r * cols_, out, cols_); break;
     }
   }
 
@@ -73,17 +73,9 @@ class WeightMatrix {
   void matvec_rows(const float* x, float* y, int64_t begin, int64_t end) const {
     if (begin >= end) return;
     switch (dtype_) {
-      case DType::kF32: {
-        ConstRowMatrixMap w(f32() + begin * cols_, end - begin, cols_);
-        VectorMap(y + begin, end - begin).noalias() = w * ConstVectorMap(x, cols_);
-        break;
-      }
-      case DType::kBF16:
-        for (int64_t r = begin; r < end; ++r) y[r] = detail::dot_bf16(u16() + r * cols_, x, cols_);
-        break;
-      default:
-        for (int64_t r = begin; r < end; ++r) y[r] = detail::dot_f16(u16() + r * cols_, x, cols_);
-        break;
+      case DType::kF32: detail::matvec_rows<detail::WeightFormat::kF32>(data_, cols_, x, y, begin, end); break;
+      case DType::kBF16: detail::matvec_rows<detail::WeightFormat::kBF16>(data_, cols_, x, y, begin, end); break;
+      default: detail::matvec_rows<detail::WeightFormat::kF16>(data_, cols_, x, y, begin, end); break;
     }
   }
 

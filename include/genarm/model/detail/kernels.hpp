@@ -1,6 +1,8 @@
-// Dot-product kernels for weights stored as F16 / BF16, widened to float32 on the fly so that a
-// decode step reads half the bytes of an F32 model. AVX-512 and AVX2+F16C paths when the
-// compiler targets them, a portable fallback otherwise; all accumulate in float32.
+// Matrix-vector kernels for the decode step: y[r] = sum_c W[r, c] x[c] over rows [begin, end) of a
+// row-major matrix stored as F32, F16 or BF16 (16-bit weights are widened to float32 in registers,
+// so a step reads half the bytes). Four rows are processed together so that each load of x serves
+// four weight streams. AVX-512 and AVX2/FMA/F16C paths when the compiler targets them, a portable
+// fallback otherwise; all accumulate in float32.
 // Thread-safety: pure functions.
 #pragma once
 
@@ -15,102 +17,152 @@
 
 namespace genarm::model::detail {
 
+enum class WeightFormat { kF32, kF16, kBF16 };
+
 #if defined(__AVX512F__)
-inline float hsum(__m512 v) { return _mm512_reduce_add_ps(v); }
-#endif
-#if defined(__AVX2__)
-inline float hsum(__m256 v) {
+using Vec = __m512;
+inline constexpr int kLanes = 16;
+inline Vec vzero() { return _mm512_setzero_ps(); }
+inline Vec vload(const float* p) { return _mm512_loadu_ps(p); }
+inline Vec vfma(Vec a, Vec b, Vec c) { return _mm512_fmadd_ps(a, b, c); }
+inline float vsum(Vec v) { return _mm512_reduce_add_ps(v); }
+template <WeightFormat F>
+inline Vec wload(const void* base, int64_t i) {
+  if constexpr (F == WeightFormat::kF32) {
+    return _mm512_loadu_ps(static_cast<const float*>(base) + i);
+  } else if constexpr (F == WeightFormat::kF16) {
+    return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(static_cast<const uint16_t*>(base) + i)));
+  } else {
+    const __m512i w = _mm512_cvtepu16_epi32(
+        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(static_cast<const uint16_t*>(base) + i)));
+    return _mm512_castsi512_ps(_mm512_slli_epi32(w, 16));
+  }
+}
+#define GENARM_HAVE_SIMD_KERNELS 1
+#elif defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
+using Vec = __m256;
+inline constexpr int kLanes = 8;
+inline Vec vzero() { return _mm256_setzero_ps(); }
+inline Vec vload(const float* p) { return _mm256_loadu_ps(p); }
+inline Vec vfma(Vec a, Vec b, Vec c) { return _mm256_fmadd_ps(a, b, c); }
+inline float vsum(Vec v) {
   __m128 lo = _mm256_castps256_ps128(v);
-  __m128 hi = _mm256_extractf128_ps(v, 1);
-  lo = _mm_add_ps(lo, hi);
+  lo = _mm_add_ps(lo, _mm256_extractf128_ps(v, 1));
   lo = _mm_add_ps(lo, _mm_movehl_ps(lo, lo));
   lo = _mm_add_ss(lo, _mm_movehdup_ps(lo));
   return _mm_cvtss_f32(lo);
 }
+template <WeightFormat F>
+inline Vec wload(const void* base, int64_t i) {
+  if constexpr (F == WeightFormat::kF32) {
+    return _mm256_loadu_ps(static_cast<const float*>(base) + i);
+  } else if constexpr (F == WeightFormat::kF16) {
+    return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(static_cast<const uint16_t*>(base) + i)));
+  } else {
+    const __m256i w = _mm256_cvtepu16_epi32(
+        _mm_loadu_si128(reinterpret_cast<const __m128i*>(static_cast<const uint16_t*>(base) + i)));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(w, 16));
+  }
+}
+#define GENARM_HAVE_SIMD_KERNELS 1
 #endif
 
-// sum_i widen(w[i]) * x[i] for BF16 weights.
-inline float dot_bf16(const uint16_t* w, const float* x, int64_t n) {
-  int64_t i = 0;
-  float sum = 0.0f;
-#if defined(__AVX512F__)
-  __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
-  for (; i + 32 <= n; i += 32) {
-    const __m512i a = _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + i)));
-    const __m512i b = _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + i + 16)));
-    acc0 = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_slli_epi32(a, 16)), _mm512_loadu_ps(x + i), acc0);
-    acc1 = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_slli_epi32(b, 16)), _mm512_loadu_ps(x + i + 16), acc1);
+template <WeightFormat F>
+inline float widen(const void* base, int64_t i) {
+  if constexpr (F == WeightFormat::kF32) {
+    return static_cast<const float*>(base)[i];
+  } else if constexpr (F == WeightFormat::kF16) {
+    return f16_to_float(static_cast<const uint16_t*>(base)[i]);
+  } else {
+    return bf16_to_float(static_cast<const uint16_t*>(base)[i]);
   }
-  sum = hsum(_mm512_add_ps(acc0, acc1));
-#elif defined(__AVX2__) && defined(__FMA__)
-  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-  for (; i + 16 <= n; i += 16) {
-    const __m256i a = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w + i)));
-    const __m256i b = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w + i + 8)));
-    acc0 = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_slli_epi32(a, 16)), _mm256_loadu_ps(x + i), acc0);
-    acc1 = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_slli_epi32(b, 16)), _mm256_loadu_ps(x + i + 8), acc1);
-  }
-  sum = hsum(_mm256_add_ps(acc0, acc1));
-#else
-  float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-  for (; i + 8 <= n; i += 8) {
-    for (int j = 0; j < 8; ++j) acc[j] += bf16_to_float(w[i + j]) * x[i + j];
-  }
-  for (float a : acc) sum += a;
-#endif
-  for (; i < n; ++i) sum += bf16_to_float(w[i]) * x[i];
-  return sum;
 }
 
-// sum_i widen(w[i]) * x[i] for IEEE F16 weights.
-inline float dot_f16(const uint16_t* w, const float* x, int64_t n) {
-  int64_t i = 0;
-  float sum = 0.0f;
-#if defined(__AVX512F__)
-  __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
-  for (; i + 32 <= n; i += 32) {
-    const __m512 a = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + i)));
-    const __m512 b = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + i + 16)));
-    acc0 = _mm512_fmadd_ps(a, _mm512_loadu_ps(x + i), acc0);
-    acc1 = _mm512_fmadd_ps(b, _mm512_loadu_ps(x + i + 16), acc1);
+template <WeightFormat F>
+inline const void* row_ptr(const void* w, int64_t r, int64_t cols) {
+  constexpr int64_t kSize = F == WeightFormat::kF32 ? 4 : 2;
+  return static_cast<const char*>(w) + r * cols * kSize;
+}
+
+template <WeightFormat F>
+void matvec_rows(const void* w, int64_t cols, const float* x, float* y, int64_t begin, int64_t end) {
+  int64_t r = begin;
+#if defined(GENARM_HAVE_SIMD_KERNELS)
+  const int64_t body = cols - cols % (2 * kLanes);
+  for (; r + 4 <= end; r += 4) {
+    const void* w0 = row_ptr<F>(w, r, cols);
+    const void* w1 = row_ptr<F>(w, r + 1, cols);
+    const void* w2 = row_ptr<F>(w, r + 2, cols);
+    const void* w3 = row_ptr<F>(w, r + 3, cols);
+    Vec a0 = vzero(), a1 = vzero(), a2 = vzero(), a3 = vzero();
+    Vec b0 = vzero(), b1 = vzero(), b2 = vzero(), b3 = vzero();
+    for (int64_t i = 0; i < body; i += 2 * kLanes) {
+      const Vec xa = vload(x + i), xb = vload(x + i + kLanes);
+      a0 = vfma(wload<F>(w0, i), xa, a0);
+      a1 = vfma(wload<F>(w1, i), xa, a1);
+      a2 = vfma(wload<F>(w2, i), xa, a2);
+      a3 = vfma(wload<F>(w3, i), xa, a3);
+      b0 = vfma(wload<F>(w0, i + kLanes), xb, b0);
+      b1 = vfma(wload<F>(w1, i + kLanes), xb, b1);
+      b2 = vfma(wload<F>(w2, i + kLanes), xb, b2);
+      b3 = vfma(wload<F>(w3, i + kLanes), xb, b3);
+    }
+    float s0 = vsum(a0) + vsum(b0), s1 = vsum(a1) + vsum(b1);
+    float s2 = vsum(a2) + vsum(b2), s3 = vsum(a3) + vsum(b3);
+    for (int64_t i = body; i < cols; ++i) {
+      s0 += widen<F>(w0, i) * x[i];
+      s1 += widen<F>(w1, i) * x[i];
+      s2 += widen<F>(w2, i) * x[i];
+      s3 += widen<F>(w3, i) * x[i];
+    }
+    y[r] = s0;
+    y[r + 1] = s1;
+    y[r + 2] = s2;
+    y[r + 3] = s3;
   }
-  sum = hsum(_mm512_add_ps(acc0, acc1));
-#elif defined(__AVX2__) && defined(__F16C__) && defined(__FMA__)
-  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-  for (; i + 16 <= n; i += 16) {
-    const __m256 a = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w + i)));
-    const __m256 b = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w + i + 8)));
-    acc0 = _mm256_fmadd_ps(a, _mm256_loadu_ps(x + i), acc0);
-    acc1 = _mm256_fmadd_ps(b, _mm256_loadu_ps(x + i + 8), acc1);
+  for (; r < end; ++r) {
+    const void* w0 = row_ptr<F>(w, r, cols);
+    Vec a0 = vzero(), b0 = vzero();
+    for (int64_t i = 0; i < body; i += 2 * kLanes) {
+      a0 = vfma(wload<F>(w0, i), vload(x + i), a0);
+      b0 = vfma(wload<F>(w0, i + kLanes), vload(x + i + kLanes), b0);
+    }
+    float s = vsum(a0) + vsum(b0);
+    for (int64_t i = body; i < cols; ++i) s += widen<F>(w0, i) * x[i];
+    y[r] = s;
   }
-  sum = hsum(_mm256_add_ps(acc0, acc1));
 #else
-  float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-  for (; i + 8 <= n; i += 8) {
-    for (int j = 0; j < 8; ++j) acc[j] += f16_to_float(w[i + j]) * x[i + j];
+  for (; r < end; ++r) {
+    const void* w0 = row_ptr<F>(w, r, cols);
+    float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    int64_t i = 0;
+    for (; i + 8 <= cols; i += 8) {
+      for (int j = 0; j < 8; ++j) acc[j] += widen<F>(w0, i + j) * x[i + j];
+    }
+    float s = 0.0f;
+    for (float a : acc) s += a;
+    for (; i < cols; ++i) s += widen<F>(w0, i) * x[i];
+    y[r] = s;
   }
-  for (float a : acc) sum += a;
 #endif
-  for (; i < n; ++i) sum += f16_to_float(w[i]) * x[i];
-  return sum;
 }
 
 // Widens n 16-bit values to float32.
-inline void widen_bf16(const uint16_t* src, float* dst, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) dst[i] = bf16_to_float(src[i]);
-}
-inline void widen_f16(const uint16_t* src, float* dst, int64_t n) {
+template <WeightFormat F>
+void widen_row(const void* src, float* dst, int64_t n) {
   int64_t i = 0;
+#if defined(GENARM_HAVE_SIMD_KERNELS)
+  if constexpr (F != WeightFormat::kF32) {
+    for (; i + kLanes <= n; i += kLanes) {
 #if defined(__AVX512F__)
-  for (; i + 16 <= n; i += 16) {
-    _mm512_storeu_ps(dst + i, _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + i))));
-  }
-#elif defined(__F16C__)
-  for (; i + 8 <= n; i += 8) {
-    _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i))));
+      _mm512_storeu_ps(dst + i, wload<F>(src, i));
+#else
+      _mm256_storeu_ps(dst + i, wload<F>(src, i));
+#endif
+    }
   }
 #endif
-  for (; i < n; ++i) dst[i] = f16_to_float(src[i]);
+  for (; i < n; ++i) dst[i] = widen<F>(src, i);
 }
 
 }  // namespace genarm::model::detail

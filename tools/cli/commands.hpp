@@ -1,0 +1,14 @@
+// The genarm subcommands. Each takes the arguments after its name and returns the exit code;
+// errors are thrown as genarm::Error (exit 1) or UsageError (exit 2) and printed by main().
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace genarm::cli {
+
+using Argv = std::vector<std::string>;
+
+int run_logits(const Argv& args);
+
+}  // namespace genarm::cli

@@ -1,0 +1,66 @@
+// genarm: the command-line face of the library. `genarm <command> --help` documents each command.
+#include <cstdio>
+#include <exception>
+#include <iostream>
+#include <new>
+#include <string>
+#include <vector>
+
+#include "args.hpp"
+#include "commands.hpp"
+
+namespace {
+
+struct Command {
+  const char* name;
+  int (*run)(const genarm::cli::Argv&);
+  const char* summary;
+};
+
+const Command kCommands[] = {
+    {"logits", genarm::cli::run_logits, "next-token logits of a model for a list of token ids"},
+};
+
+void print_usage(std::FILE* out) {
+  std::fprintf(out,
+               "genarm — GenARM reward-guided decoding (Xu et al., ICLR 2025) on Hugging Face checkpoints\n\n"
+               "usage: genarm <command> [options]   (genarm <command> --help for its options)\n\n"
+               "commands:\n");
+  for (const auto& c : kCommands) std::fprintf(out, "  %-12s %s\n", c.name, c.summary);
+  std::fprintf(out,
+               "\nModels are Hugging Face folders (config.json, model.safetensors, tokenizer.json) or the\n"
+               "names of the bundled toy models (toy-base, toy-arm-positive, toy-arm-concise, ...).\n");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
+    print_usage(args.empty() ? stderr : stdout);
+    return args.empty() ? 2 : 0;
+  }
+  const std::string name = args[0];
+  args.erase(args.begin());
+  for (const auto& c : kCommands) {
+    if (name != c.name) continue;
+    try {
+      return c.run(args);
+    } catch (const genarm::cli::UsageError& e) {
+      std::fprintf(stderr, "genarm %s: %s\n", name.c_str(), e.what());
+      return 2;
+    } catch (const genarm::Error& e) {
+      std::fprintf(stderr, "genarm %s: error: %s\n", name.c_str(), e.what());
+      return 1;
+    } catch (const std::bad_alloc&) {
+      std::fprintf(stderr, "genarm %s: error: out of memory\n", name.c_str());
+      return 1;
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "genarm %s: internal error: %s\n", name.c_str(), e.what());
+      return 1;
+    }
+  }
+  std::fprintf(stderr, "genarm: unknown command '%s'\n\n", name.c_str());
+  print_usage(stderr);
+  return 2;
+}
