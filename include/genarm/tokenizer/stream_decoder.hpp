@@ -1,0 +1,99 @@
+// genarm::StreamDecoder — incremental detokenization for generation: push ids one at a time,
+// get back only text that is final, i.e. that later ids cannot change. The concatenation of
+// everything push() and flush() return equals decode() of all the ids at once.
+//
+// Technique: the prefix_offset / read_offset window of HF's TextStreamer and TGI. The decoder
+// keeps a window of recent ids split into an already-emitted part and new ids; each step
+// decodes the window and emits what the new ids added to the decoded text. Decoding a window
+// rather than everything keeps a step O(window) instead of O(sequence), and a window that starts
+// right after an emitted id decodes the same way as the full sequence does there (a decoder's
+// "first token" rules, such as Strip or Metaspace, apply to the window's first id in both the
+// emitted prefix and the new text, so they cancel out).
+// Text is withheld while it is not final:
+//  - when it ends in U+FFFD: the bytes may be an incomplete UTF-8 sequence that the next id
+//    completes (ByteLevel decoding);
+//  - right after a byte-fallback token "<0xNN>": HF decodes a whole run of byte tokens at once
+//    and turns an invalid run into one U+FFFD per byte, so the run's text is only known when the
+//    run ends.
+// flush() returns whatever is left (genuinely invalid bytes as U+FFFD) and resets the decoder.
+// Cost: O(1) amortised per id while text is withheld for a byte-fallback run, otherwise one or
+// two decodes of a window of a few ids; the window only grows while the output keeps ending in
+// U+FFFD, which valid UTF-8 output never does for more than three bytes. Once warm, push()
+// allocates nothing but the returned string (short strings live inline).
+// Ownership: references (does not own) a Tokenizer, which must outlive it. Thread-safety: not
+// thread-safe (one per generation).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "genarm/core/error.hpp"
+#include "genarm/core/utf8.hpp"
+#include "genarm/tokenizer/tokenizer.hpp"
+
+namespace genarm {
+
+class StreamDecoder {
+ public:
+  explicit StreamDecoder(const Tokenizer& tokenizer, bool skip_special_tokens = true)
+      : tokenizer_(&tokenizer), skip_special_tokens_(skip_special_tokens) {}
+
+  // Adds one id; returns the newly completed text (possibly empty). Throws kInvalidArgument for
+  // an id outside the vocabulary.
+  std::string push(int32_t id) {
+    tokenizer_->id_to_token(id);  // validates
+    window_.push_back(id);
+    if (tokenizer_->skipped_in_decode(id, skip_special_tokens_)) return {};
+    if (!tokenizer_->is_decode_cut_point(id)) return {};
+    tokenizer_->decode_into(window_, skip_special_tokens_, text_, scratch_);
+    if (text_.size() <= emitted_text_.size() || utf8::ends_with_replacement(text_)) return {};
+    return advance();
+  }
+
+  // Returns the remaining text and resets the decoder for a new sequence.
+  std::string flush() {
+    std::string out;
+    if (window_.size() > emitted_) {
+      tokenizer_->decode_into(window_, skip_special_tokens_, text_, scratch_);
+      if (text_.size() > emitted_text_.size()) {
+        check_prefix();
+        out = text_.substr(emitted_text_.size());
+      }
+    }
+    reset();
+    return out;
+  }
+
+  void reset() {
+    window_.clear();
+    emitted_ = 0;
+    emitted_text_.clear();
+  }
+
+ private:
+  void check_prefix() const {
+    // The window invariant (see the header comment); a failure is a genarm bug.
+    GENARM_ASSERT(text_.compare(0, emitted_text_.size(), emitted_text_) == 0);
+  }
+
+  // Emits the new text of the window and slides it: the ids just emitted become its prefix.
+  std::string advance() {
+    check_prefix();
+    std::string out = text_.substr(emitted_text_.size());
+    window_.erase(window_.begin(), window_.begin() + static_cast<ptrdiff_t>(emitted_));
+    emitted_ = window_.size();
+    tokenizer_->decode_into(window_, skip_special_tokens_, emitted_text_, scratch_);
+    return out;
+  }
+
+  const Tokenizer* tokenizer_;
+  bool skip_special_tokens_;
+  std::vector<int32_t> window_;  // ids from the window start; [0, emitted_) already emitted
+  size_t emitted_ = 0;
+  std::string emitted_text_;     // decode of window_[0, emitted_)
+  std::string text_;             // decode of the whole window
+  Tokenizer::DecodeScratch scratch_;
+};
+
+}  // namespace genarm
