@@ -1,0 +1,188 @@
+#include "genarm/model/weight_matrix.hpp"
+
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <memory>
+#include <ostream>
+#include <vector>
+
+#include "genarm/core/half.hpp"
+#include "genarm/core/thread_pool.hpp"
+#include "model_test_helpers.hpp"
+
+namespace genarm::model {
+namespace {
+
+// A random matrix stored in `dtype`, with the float32 values the stored bits stand for.
+struct TestMatrix {
+  WeightMatrix matrix;
+  std::vector<float> values;  // row-major, exactly the widened stored values
+};
+
+float noise(uint64_t& state) {
+  state = state * 6364136223846793005ull + 1442695040888963407ull;
+  return static_cast<float>(static_cast<double>(state >> 11) * 0x1.0p-53 * 2.0 - 1.0);
+}
+
+TestMatrix make_matrix(DType dtype, int64_t rows, int64_t cols, uint64_t seed) {
+  TestMatrix m;
+  m.values.resize(static_cast<size_t>(rows * cols));
+  std::vector<std::byte> bytes(m.values.size() * dtype_size(dtype));
+  for (size_t i = 0; i < m.values.size(); ++i) {
+    const float v = noise(seed);
+    if (dtype == DType::kF32) {
+      m.values[i] = v;
+      std::memcpy(bytes.data() + 4 * i, &v, 4);
+    } else {
+      const uint16_t h = dtype == DType::kF16 ? float_to_f16(v) : float_to_bf16(v);
+      m.values[i] = dtype == DType::kF16 ? f16_to_float(h) : bf16_to_float(h);
+      std::memcpy(bytes.data() + 2 * i, &h, 2);
+    }
+  }
+  m.matrix = WeightMatrix::owned(dtype, rows, cols, std::move(bytes));
+  return m;
+}
+
+std::vector<float> random_vector(size_t n, uint64_t seed) {
+  std::vector<float> v(n);
+  for (auto& e : v) e = noise(seed);
+  return v;
+}
+
+// Expects y[r] = sum_c W[r, c] x[c] to float32 accuracy: the error bound scales with sum |W x|.
+void expect_products_near(const TestMatrix& m, const float* x, const float* y, int64_t rows, int64_t cols,
+                          const std::string& what) {
+  for (int64_t r = 0; r < rows; ++r) {
+    double exact = 0, magnitude = 0;
+    for (int64_t c = 0; c < cols; ++c) {
+      const double p = static_cast<double>(m.values[static_cast<size_t>(r * cols + c)]) * x[c];
+      exact += p;
+      magnitude += std::abs(p);
+    }
+    ASSERT_NEAR(y[r], exact, 1e-6 * magnitude + 1e-30) << what << ", row " << r;
+  }
+}
+
+struct Shape {
+  int64_t rows, cols;
+};
+std::ostream& operator<<(std::ostream& os, const Shape& s) { return os << s.rows << "x" << s.cols; }
+
+// Odd sizes around the kernels' 4-row groups, 16/32-lane bodies and 16-row thread grain, and a few
+// large enough (>= 32768 elements) for matvec to go parallel.
+const std::vector<Shape> kShapes = {{1, 1},   {3, 5},    {4, 31},   {5, 32},    {7, 33},    {17, 64},
+                                    {37, 129}, {63, 100}, {257, 131}, {300, 211}, {1001, 37}, {45, 1031}};
+constexpr DType kDtypes[] = {DType::kF32, DType::kF16, DType::kBF16};
+
+TEST(WeightMatrix, MatvecMatchesNaiveLoopForOddSizes) {
+  ThreadPool two(2), three(3);
+  for (DType dtype : kDtypes) {
+    for (const Shape& s : kShapes) {
+      const auto m = make_matrix(dtype, s.rows, s.cols, static_cast<uint64_t>(s.rows * 1000 + s.cols));
+      const auto x = random_vector(static_cast<size_t>(s.cols), 5);
+      for (ThreadPool* pool : {static_cast<ThreadPool*>(nullptr), &two, &three}) {
+        std::vector<float> y(static_cast<size_t>(s.rows), std::numeric_limits<float>::quiet_NaN());
+        m.matrix.matvec(x.data(), y.data(), pool);
+        std::ostringstream what;
+        what << dtype_name(dtype) << " " << s << " threads " << (pool ? pool->size() : 0);
+        expect_products_near(m, x.data(), y.data(), s.rows, s.cols, what.str());
+      }
+    }
+  }
+}
+
+TEST(WeightMatrix, MatvecIsTheSameWithAndWithoutThreads) {
+  ThreadPool pool(2);
+  for (DType dtype : kDtypes) {
+    const auto m = make_matrix(dtype, 301, 257, 3);
+    const auto x = random_vector(257, 4);
+    std::vector<float> serial(301), threaded(301);
+    m.matrix.matvec(x.data(), serial.data(), nullptr);
+    m.matrix.matvec(x.data(), threaded.data(), &pool);
+    EXPECT_EQ(serial, threaded) << dtype_name(dtype);
+  }
+}
+
+TEST(WeightMatrix, MatmulMatchesNaiveLoopWithStrides) {
+  ThreadPool pool(2);
+  for (DType dtype : kDtypes) {
+    for (const Shape& s : kShapes) {
+      const auto m = make_matrix(dtype, s.rows, s.cols, static_cast<uint64_t>(s.rows + 7 * s.cols));
+      for (int64_t n : {1, 2, 3, 17, 70}) {
+        // X rows padded to ldx with NaN (must never be read); Y rows padded to ldy with a sentinel
+        // (must never be written).
+        const int64_t ldx = s.cols + 3, ldy = s.rows + 5;
+        std::vector<float> x(static_cast<size_t>(n * ldx), std::numeric_limits<float>::quiet_NaN());
+        for (int64_t i = 0; i < n; ++i) {
+          const auto row = random_vector(static_cast<size_t>(s.cols), static_cast<uint64_t>(i + 1));
+          std::copy(row.begin(), row.end(), x.begin() + i * ldx);
+        }
+        for (ThreadPool* p : {static_cast<ThreadPool*>(nullptr), &pool}) {
+          std::vector<float> y(static_cast<size_t>(n * ldy), -12345.0f);
+          m.matrix.matmul(x.data(), n, ldx, y.data(), ldy, p);
+          std::ostringstream what;
+          what << dtype_name(dtype) << " " << s << " n " << n << (p ? " threaded" : "");
+          for (int64_t i = 0; i < n; ++i) {
+            expect_products_near(m, x.data() + i * ldx, y.data() + i * ldy, s.rows, s.cols,
+                                 what.str() + ", input row " + std::to_string(i));
+            for (int64_t pad = s.rows; pad < ldy; ++pad) {
+              ASSERT_EQ(y[static_cast<size_t>(i * ldy + pad)], -12345.0f) << what.str() << ": wrote past its row";
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST(WeightMatrix, RowWidensStoredValues) {
+  for (DType dtype : kDtypes) {
+    const auto m = make_matrix(dtype, 9, 37, 21);
+    std::vector<float> row(37);
+    for (int64_t r = 0; r < 9; ++r) {
+      m.matrix.row(r, row.data());
+      for (int64_t c = 0; c < 37; ++c) {
+        ASSERT_EQ(row[static_cast<size_t>(c)], m.values[static_cast<size_t>(r * 37 + c)])
+            << dtype_name(dtype) << " (" << r << ", " << c << ")";
+      }
+    }
+  }
+}
+
+TEST(WeightMatrix, ViewReadsInPlaceAndKeepsStorageAlive) {
+  auto storage = std::make_shared<std::vector<float>>(std::vector<float>{1, 2, 3, 4, 5, 6});
+  const auto m = WeightMatrix::view(DType::kF32, 2, 3, storage->data(), storage);
+  const float x[3] = {1, 10, 100};
+  float y[2];
+  m.matvec(x, y, nullptr);
+  EXPECT_EQ(y[0], 321.0f);
+  EXPECT_EQ(y[1], 654.0f);
+  (*storage)[0] = 2;  // a view, not a copy
+  m.matvec(x, y, nullptr);
+  EXPECT_EQ(y[0], 322.0f);
+  std::weak_ptr<std::vector<float>> weak = storage;
+  storage.reset();
+  EXPECT_FALSE(weak.expired()) << "the matrix must keep its storage alive";
+  m.matvec(x, y, nullptr);
+  EXPECT_EQ(y[1], 654.0f);
+}
+
+TEST(WeightMatrix, DescribesItself) {
+  const WeightMatrix none;
+  EXPECT_TRUE(none.empty());
+  const auto m = make_matrix(DType::kBF16, 5, 7, 1);
+  EXPECT_FALSE(m.matrix.empty());
+  EXPECT_EQ(m.matrix.dtype(), DType::kBF16);
+  EXPECT_EQ(m.matrix.rows(), 5);
+  EXPECT_EQ(m.matrix.cols(), 7);
+  EXPECT_EQ(m.matrix.bytes(), 5u * 7u * 2u);
+}
+
+TEST(WeightMatrix, OwnedRejectsAWrongByteCount) {
+  GENARM_EXPECT_ERROR(WeightMatrix::owned(DType::kF32, 2, 3, std::vector<std::byte>(20)), ErrorCategory::kInternal,
+                      "assertion failed");
+}
+
+}  // namespace
+}  // namespace genarm::model
