@@ -14,7 +14,9 @@
 // Thread-safety: not thread-safe (one policy per sequence); fork() for an independent copy.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
+#include <limits>
 #include <cstdint>
 #include <span>
 #include <string>
@@ -142,6 +144,20 @@ class GuidedPolicy {
     dirty_ = true;
   }
 
+  // How many more tokens every source can take before its context is full (INT64_MAX for sources
+  // without a limit).
+  int64_t remaining_context() const {
+    int64_t left = remaining(base_);
+    for (const auto& g : guides_) left = std::min(left, remaining(g));
+    return left;
+  }
+  // Makes room for `new_tokens` more tokens in every source (capped at its context), so that the
+  // decoding loop does not allocate.
+  void reserve(int64_t new_tokens) {
+    reserve_in(base_, new_tokens);
+    for (auto& g : guides_) reserve_in(g, new_tokens);
+  }
+
   // The decoding logits z (V floats) for the current histories.
   std::span<const float> next_logits() {
     if (dirty_) {
@@ -184,6 +200,21 @@ class GuidedPolicy {
   }
 
  private:
+  template <typename S>
+  static int64_t remaining(const S& s) {
+    if constexpr (requires { s.max_length(); s.length(); }) {
+      return s.max_length() - s.length();
+    } else {
+      return std::numeric_limits<int64_t>::max();
+    }
+  }
+  template <typename S>
+  static void reserve_in(S& s, int64_t new_tokens) {
+    if constexpr (requires { s.max_length(); s.length(); s.reserve(int64_t{}); }) {
+      s.reserve(std::min(s.max_length(), s.length() + new_tokens));
+    }
+  }
+
   void check_vocab(size_t source_vocab, const std::string& who) const {
     if (source_vocab < vocab_size()) {
       fail(ErrorCategory::kInvalidArgument, who, " gives ", source_vocab,

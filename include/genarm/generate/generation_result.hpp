@@ -1,0 +1,46 @@
+// GenerationResult: what one generation produced — the new token ids, the text of the new tokens
+// only, why it stopped, timings, and per-token details a researcher wants (the chosen token's
+// log-probability under the base, under each ARM, under the guided distribution and under the
+// final sampling distribution).
+// Thread-safety: plain value type.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace genarm {
+
+enum class StopReason { kLength, kEos, kStopString, kContext, kCallback };
+
+inline std::string_view to_string(StopReason r) {
+  switch (r) {
+    case StopReason::kLength: return "length";
+    case StopReason::kEos: return "eos";
+    case StopReason::kStopString: return "stop_string";
+    case StopReason::kContext: return "context";
+    case StopReason::kCallback: return "callback";
+  }
+  return "?";
+}
+
+struct TokenDetail {
+  int32_t id = 0;
+  float logprob_base = 0.0f;             // log pi_base(y_t | ...)
+  std::vector<float> logprob_guides;     // log pi_arm_i(y_t | ...), one per ARM
+  float logprob_guided = 0.0f;           // log softmax(z)[y_t]: the GenARM distribution at temperature 1
+  float logprob_sampled = 0.0f;          // under the distribution actually sampled (after the chain)
+};
+
+struct GenerationResult {
+  std::vector<int32_t> ids;          // new tokens (an EOS that stopped generation included)
+  std::string text;                  // decoded new tokens (special tokens skipped), cut at a stop string
+  StopReason stop_reason = StopReason::kLength;
+  std::vector<TokenDetail> details;  // one per id, when GenerationConfig::details
+  size_t prompt_tokens = 0;          // base prompt length
+  double prefill_seconds = 0.0;
+  double decode_seconds = 0.0;
+};
+
+}  // namespace genarm

@@ -1,0 +1,107 @@
+// GuidedModel: a frozen base model and its ARMs loaded from Hugging Face folders, with the one
+// tokenizer they must share — the object an application keeps for its lifetime and asks for a
+// fresh GuidedPolicy per request (with that request's weights and beta).
+// Loading checks that every ARM's tokenizer.json is identical to the base's (GenARM combines
+// token log-probabilities, so the token ids must mean the same thing) and cuts the decoding
+// vocabulary to the tokenizer's size (padded embedding tables, as in the official code).
+// Ownership: owns the models (weights memory-mapped, shared with every policy it creates).
+// Thread-safety: immutable after load — thread-safe; policies are per sequence.
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "genarm/core/error.hpp"
+#include "genarm/guidance/guided_policy.hpp"
+#include "genarm/guidance/logit_source.hpp"
+#include "genarm/model/transformer.hpp"
+#include "genarm/tokenizer/tokenizer.hpp"
+
+namespace genarm {
+
+class GuidedModel {
+ public:
+  static GuidedModel load(const std::filesystem::path& base_dir,
+                          const std::vector<std::filesystem::path>& arm_dirs = {}) {
+    Tokenizer tokenizer = Tokenizer::from_file(base_dir);
+    std::vector<model::Transformer> arms;
+    for (const auto& dir : arm_dirs) {
+      const Tokenizer arm_tokenizer = Tokenizer::from_file(dir);
+      if (arm_tokenizer.fingerprint() != tokenizer.fingerprint()) {
+        fail(ErrorCategory::kInvalidArgument, "the tokenizer of ARM ", dir.string(),
+             " differs from the base model's (", base_dir.string(), "; ", arm_tokenizer.vocab_size(),
+             " vs ", tokenizer.vocab_size(),
+             " tokens): GenARM needs base and ARMs to share one tokenizer");
+      }
+    }
+    GuidedModel m(std::move(tokenizer), model::Transformer::load(base_dir));
+    check_causal(m.base_, base_dir);
+    for (const auto& dir : arm_dirs) {
+      m.arms_.push_back(model::Transformer::load(dir));
+      check_causal(m.arms_.back(), dir);
+    }
+    m.check_vocabulary(base_dir, arm_dirs);
+    return m;
+  }
+
+  const Tokenizer& tokenizer() const { return tokenizer_; }
+  const model::Transformer& base() const { return base_; }
+  const std::vector<model::Transformer>& arms() const { return arms_; }
+  size_t num_arms() const { return arms_.size(); }
+  // The decoding vocabulary: the tokenizer's.
+  size_t vocab_size() const { return tokenizer_.vocab_size(); }
+
+  // EOS ids: the base's config.json / generation_config.json, else the tokenizer's usual
+  // end-of-text special tokens.
+  std::vector<int32_t> eos_token_ids() const {
+    std::vector<int32_t> ids = base_.config().eos_token_ids;
+    if (ids.empty()) {
+      for (const char* name : {"</s>", "<|endoftext|>", "<|eot_id|>", "<|im_end|>", "<eos>", "<|end|>"}) {
+        if (auto id = tokenizer_.token_to_id(name)) ids.push_back(*id);
+      }
+    }
+    return ids;
+  }
+
+  // A new policy for one sequence. `pool` (optional) runs each forward pass on several threads.
+  GuidedPolicy<TransformerSource> new_policy(const Guidance& guidance = {}, ThreadPool* pool = nullptr) const {
+    TransformerSource base(base_);
+    base.set_thread_pool(pool);
+    std::vector<TransformerSource> guides;
+    guides.reserve(arms_.size());
+    for (const auto& arm : arms_) {
+      guides.emplace_back(arm);
+      guides.back().set_thread_pool(pool);
+    }
+    return GuidedPolicy<TransformerSource>(std::move(base), std::move(guides), vocab_size(), guidance);
+  }
+
+ private:
+  GuidedModel(Tokenizer tokenizer, model::Transformer base)
+      : tokenizer_(std::move(tokenizer)), base_(std::move(base)) {}
+
+  static void check_causal(const model::Transformer& m, const std::filesystem::path& dir) {
+    if (m.is_reward_model()) {
+      fail(ErrorCategory::kInvalidArgument, dir.string(), " is a ", m.config().architecture,
+           " (a trajectory reward model); the base and ARMs must be causal LMs");
+    }
+  }
+  void check_vocabulary(const std::filesystem::path& base_dir,
+                        const std::vector<std::filesystem::path>& arm_dirs) const {
+    const auto check = [&](const model::Transformer& m, const std::filesystem::path& dir) {
+      if (static_cast<size_t>(m.vocab_size()) < vocab_size()) {
+        fail(ErrorCategory::kInvalidArgument, dir.string(), ": vocab_size ", m.vocab_size(),
+             " is smaller than its tokenizer's ", vocab_size(), " tokens");
+      }
+    };
+    check(base_, base_dir);
+    for (size_t i = 0; i < arms_.size(); ++i) check(arms_[i], arm_dirs[i]);
+  }
+
+  Tokenizer tokenizer_;
+  model::Transformer base_;
+  std::vector<model::Transformer> arms_;
+};
+
+}  // namespace genarm
