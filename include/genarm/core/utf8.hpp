@@ -33,43 +33,36 @@ inline bool is_continuation(unsigned char b) { return (b & 0xC0) == 0x80; }
 
 // Decodes the sequence that starts at s[pos]; requires pos < s.size().
 inline Decoded decode(std::string_view s, size_t pos) noexcept {
-  const size_t n = s.size();
-  const auto at = [&](size_t i) { return static_cast<unsigned char>(s[i]); };
-  const unsigned char b0 = at(pos);
-  if (b0 < 0x80) return {b0, 1, true};
+  // Copy the (at most four) bytes of the sequence: the checks below then read a local array.
+  unsigned char b[4] = {0, 0, 0, 0};
+  const size_t avail = s.size() - pos < 4 ? s.size() - pos : 4;
+  std::memcpy(b, s.data() + pos, avail);
+  const auto cont = [&](size_t i) { return i < avail && detail::is_continuation(b[i]); };
   const Decoded bad1{kReplacementChar, 1, false};
-  if (b0 < 0xC2) return bad1;  // a continuation byte, or an overlong 2-byte lead
-  if (b0 < 0xE0) {
-    if (pos + 1 < n && detail::is_continuation(at(pos + 1))) {
-      return {static_cast<char32_t>(((b0 & 0x1F) << 6) | (at(pos + 1) & 0x3F)), 2, true};
-    }
+  if (b[0] < 0x80) return {b[0], 1, true};
+  if (b[0] < 0xC2) return bad1;  // a continuation byte, or an overlong 2-byte lead
+  if (b[0] < 0xE0) {
+    if (cont(1)) return {static_cast<char32_t>(((b[0] & 0x1F) << 6) | (b[1] & 0x3F)), 2, true};
     return bad1;
   }
-  if (b0 < 0xF0) {
+  if (b[0] < 0xF0) {
     // The second byte's range excludes overlongs (E0) and surrogates (ED).
-    const unsigned char lo = b0 == 0xE0 ? 0xA0 : 0x80;
-    const unsigned char hi = b0 == 0xED ? 0x9F : 0xBF;
-    if (pos + 1 >= n || at(pos + 1) < lo || at(pos + 1) > hi) return bad1;
-    if (pos + 2 >= n || !detail::is_continuation(at(pos + 2))) {
-      return {kReplacementChar, 2, false};
-    }
-    return {static_cast<char32_t>(((b0 & 0x0F) << 12) | ((at(pos + 1) & 0x3F) << 6) |
-                                  (at(pos + 2) & 0x3F)),
+    const unsigned char lo = b[0] == 0xE0 ? 0xA0 : 0x80;
+    const unsigned char hi = b[0] == 0xED ? 0x9F : 0xBF;
+    if (avail < 2 || b[1] < lo || b[1] > hi) return bad1;
+    if (!cont(2)) return {kReplacementChar, 2, false};
+    return {static_cast<char32_t>(((b[0] & 0x0F) << 12) | ((b[1] & 0x3F) << 6) | (b[2] & 0x3F)),
             3, true};
   }
-  if (b0 < 0xF5) {
+  if (b[0] < 0xF5) {
     // The second byte's range excludes overlongs (F0) and values above U+10FFFF (F4).
-    const unsigned char lo = b0 == 0xF0 ? 0x90 : 0x80;
-    const unsigned char hi = b0 == 0xF4 ? 0x8F : 0xBF;
-    if (pos + 1 >= n || at(pos + 1) < lo || at(pos + 1) > hi) return bad1;
-    if (pos + 2 >= n || !detail::is_continuation(at(pos + 2))) {
-      return {kReplacementChar, 2, false};
-    }
-    if (pos + 3 >= n || !detail::is_continuation(at(pos + 3))) {
-      return {kReplacementChar, 3, false};
-    }
-    return {static_cast<char32_t>(((b0 & 0x07) << 18) | ((at(pos + 1) & 0x3F) << 12) |
-                                  ((at(pos + 2) & 0x3F) << 6) | (at(pos + 3) & 0x3F)),
+    const unsigned char lo = b[0] == 0xF0 ? 0x90 : 0x80;
+    const unsigned char hi = b[0] == 0xF4 ? 0x8F : 0xBF;
+    if (avail < 2 || b[1] < lo || b[1] > hi) return bad1;
+    if (!cont(2)) return {kReplacementChar, 2, false};
+    if (!cont(3)) return {kReplacementChar, 3, false};
+    return {static_cast<char32_t>(((b[0] & 0x07) << 18) | ((b[1] & 0x3F) << 12) |
+                                  ((b[2] & 0x3F) << 6) | (b[3] & 0x3F)),
             4, true};
   }
   return bad1;
