@@ -53,10 +53,7 @@ class SequenceState {
            " tokens to ", length);
     }
     tokens_.resize(static_cast<size_t>(length));
-    if (length == 0) {
-      has_score_ = false;
-      last_score_ = first_score_ = 0.0f;
-    }
+    if (scores_.size() > tokens_.size()) scores_.resize(tokens_.size());
   }
 
   // Makes this state a copy of `other` (same model), reusing this state's buffers when they are
@@ -71,9 +68,7 @@ class SequenceState {
     copy_cache_prefix(other, other.length());
     tokens_.assign(other.tokens_.begin(), other.tokens_.end());
     logits_.assign(other.logits_.begin(), other.logits_.end());
-    has_score_ = other.has_score_;
-    last_score_ = other.last_score_;
-    first_score_ = other.first_score_;
+    scores_.assign(other.scores_.begin(), other.scores_.end());
     pool_ = other.pool_;
   }
 
@@ -99,7 +94,8 @@ class SequenceState {
       : layers_(c.num_hidden_layers),
         kv_heads_(c.num_key_value_heads),
         head_dim_(c.head_dim),
-        max_length_(c.max_position_embeddings) {
+        max_length_(c.max_position_embeddings),
+        classifier_(c.head == io::ModelHead::kSequenceClassification) {
     logits_.assign(c.head == io::ModelHead::kCausalLM ? static_cast<size_t>(c.vocab_size) : 0, 0.0f);
     tokens_.reserve(static_cast<size_t>(std::min(capacity, max_length_)));
     reserve(std::min(std::max<int64_t>(capacity, 1), max_length_));
@@ -125,6 +121,7 @@ class SequenceState {
     k_.assign(total, 0.0f);
     v_.assign(total, 0.0f);
     tokens_.reserve(static_cast<size_t>(capacity_));
+    if (classifier_) scores_.reserve(static_cast<size_t>(capacity_));
     if (old.capacity_ > 0) copy_cache_prefix(old, length());
   }
 
@@ -143,6 +140,7 @@ class SequenceState {
     kv_heads_ = other.kv_heads_;
     head_dim_ = other.head_dim_;
     max_length_ = other.max_length_;
+    classifier_ = other.classifier_;
     tokens_.reserve(static_cast<size_t>(other.capacity_));
     if (other.capacity_ > 0) grow(other.capacity_);
     copy_from(other);
@@ -155,11 +153,10 @@ class SequenceState {
   std::vector<float> v_;    // (layers, kv_heads, capacity, head_dim)
   std::vector<int32_t> tokens_;
   std::vector<float> logits_;  // (vocab_size), causal LMs only
-  // Sequence classification: the score of the last non-pad token, and of position 0 (the score
-  // transformers reports when every token is padding).
-  bool has_score_ = false;
-  float last_score_ = 0.0f;
-  float first_score_ = 0.0f;
+  // Sequence classification: the score head on every position (length), so that the pooled
+  // position (the last non-pad token) is still known after truncate().
+  bool classifier_ = false;
+  std::vector<float> scores_;
   ThreadPool* pool_ = nullptr;
   // Scratch of the forward pass, laid out by the Transformer; not part of the sequence's value
   // (copies start without it and size it at their first forward).

@@ -81,7 +81,16 @@ class Transformer {
            ", not a sequence-classification reward model");
     }
     if (s.length() == 0) fail(ErrorCategory::kInvalidArgument, name_, ": reward of an empty sequence");
-    return s.has_score_ ? s.last_score_ : s.first_score_;
+    // The rightmost non-pad token; position 0 when every token is padding (transformers' argmax).
+    const auto& pad = config().pad_token_id;
+    int64_t pooled = pad ? 0 : s.length() - 1;
+    for (int64_t t = s.length() - 1; pad && t > 0; --t) {
+      if (s.tokens_[static_cast<size_t>(t)] != *pad) {
+        pooled = t;
+        break;
+      }
+    }
+    return s.scores_[static_cast<size_t>(pooled)];
   }
 
  private:
@@ -188,7 +197,7 @@ class Transformer {
     }
 
     if (is_reward_model()) {
-      update_score(s, tokens, sc, p0);
+      update_score(s, tokens, sc);
       return;
     }
     if (all_logits != nullptr) {
@@ -203,22 +212,14 @@ class Transformer {
     }
   }
 
-  void update_score(SequenceState& s, std::span<const int32_t> tokens, const Scratch& sc,
-                    int64_t p0) const {
-    const auto& c = config();
-    const int64_t h = c.hidden_size;
-    const auto score_row = [&](int64_t t) {
+  // Appends the score head's value at every position of the chunk (reward() pools one of them).
+  void update_score(SequenceState& s, std::span<const int32_t> tokens, const Scratch& sc) const {
+    const int64_t h = config().hidden_size;
+    for (int64_t t = 0; t < static_cast<int64_t>(tokens.size()); ++t) {
       normalize(weights_->final_norm, sc.x + t * h, sc.xn, 1);
       double sum = 0.0;
       for (int64_t i = 0; i < h; ++i) sum += static_cast<double>(weights_->score[static_cast<size_t>(i)]) * sc.xn[i];
-      return static_cast<float>(sum);
-    };
-    if (p0 == 0) s.first_score_ = score_row(0);
-    for (int64_t t = static_cast<int64_t>(tokens.size()) - 1; t >= 0; --t) {
-      if (c.pad_token_id && tokens[static_cast<size_t>(t)] == *c.pad_token_id) continue;
-      s.last_score_ = score_row(t);
-      s.has_score_ = true;
-      break;
+      s.scores_.push_back(static_cast<float>(sum));
     }
   }
 
