@@ -5,6 +5,7 @@
 #include "genarm/model/architecture.hpp"
 
 #include <cmath>
+#include <functional>
 #include <numbers>
 #include <ostream>
 
@@ -315,6 +316,152 @@ TEST(ArchitectureReward, ForwardAllIsRejectedForRewardModels) {
   GENARM_EXPECT_ERROR(model.forward_all(state, std::vector<int32_t>{1, 2}, logits), ErrorCategory::kInvalidArgument,
                       "reward model has no next-token logits");
   GENARM_EXPECT_ERROR(model.reward(state), ErrorCategory::kInvalidArgument, "reward of an empty sequence");
+}
+
+
+// --- a checkpoint must hold exactly the tensors its architecture and config.json imply ---
+
+class ArchitectureTensors : public ::testing::Test {
+ protected:
+  // Writes a synthetic model for `config`, lets `edit` change its tensors, and returns the folder.
+  std::filesystem::path edited(const nlohmann::json& config,
+                               const std::function<void(genarm::testing::RawTensors&)>& edit) {
+    write_synthetic_model(dir_.path(), config);
+    auto tensors = genarm::testing::read_raw_tensors(dir_ / "model.safetensors");
+    edit(tensors);
+    genarm::testing::write_raw_tensors(dir_ / "model.safetensors", tensors);
+    return dir_.path();
+  }
+  std::string config_path() const { return (dir_ / "config.json").string(); }
+  std::string weights_path() const { return (dir_ / "model.safetensors").string(); }
+
+  const nlohmann::json llama_ = llama_config(61, 32, 2, 4, 2, 48);
+  TempDir dir_{"tensors"};
+};
+
+TEST_F(ArchitectureTensors, MissingTensorIsNamed) {
+  const auto dir = edited(llama_, [](auto& t) { t.erase("model.layers.1.mlp.up_proj.weight"); });
+  GENARM_EXPECT_ERROR(Transformer::load(dir), ErrorCategory::kFormat, weights_path(),
+                      "missing tensor 'model.layers.1.mlp.up_proj.weight'");
+}
+
+TEST_F(ArchitectureTensors, MissingLmHeadOfAnUntiedModelIsNamed) {
+  const auto dir = edited(llama_, [](auto& t) { t.erase("lm_head.weight"); });
+  GENARM_EXPECT_ERROR(Transformer::load(dir), ErrorCategory::kFormat, "missing tensor 'lm_head.weight'");
+}
+
+TEST_F(ArchitectureTensors, UnexpectedTensorIsNamed) {
+  // A q_proj bias in a checkpoint whose config has no attention_bias: the config is wrong.
+  const auto dir = edited(llama_, [](auto& t) {
+    t["model.layers.0.self_attn.q_proj.bias"] = {"F32", {32}, std::string(32 * 4, '\0')};
+  });
+  GENARM_EXPECT_ERROR(Transformer::load(dir), ErrorCategory::kFormat, weights_path(), "unexpected tensors",
+                      "'model.layers.0.self_attn.q_proj.bias'", config_path());
+}
+
+TEST_F(ArchitectureTensors, ManyUnexpectedTensorsAreCounted) {
+  const auto dir = edited(llama_, [](auto& t) {
+    for (int i = 0; i < 7; ++i) t["extra." + std::to_string(i)] = {"F32", {1}, std::string(4, '\0')};
+  });
+  GENARM_EXPECT_ERROR(Transformer::load(dir), ErrorCategory::kFormat, "'extra.0'", "(7 in all)");
+}
+
+TEST_F(ArchitectureTensors, ShapeDisagreeingWithConfigNamesBothShapes) {
+  // k_proj for 3 kv heads of 8 instead of the config's 2.
+  const auto dir = edited(llama_, [](auto& t) {
+    t["model.layers.0.self_attn.k_proj.weight"] = {"F32", {24, 32}, std::string(24 * 32 * 4, '\0')};
+  });
+  GENARM_EXPECT_ERROR(Transformer::load(dir), ErrorCategory::kFormat, weights_path(),
+                      "tensor 'model.layers.0.self_attn.k_proj.weight' has shape [24, 32]", config_path(),
+                      "implies [16, 32]", "num_key_value_heads");
+}
+
+TEST_F(ArchitectureTensors, TransposedConv1DShapeIsRejected) {
+  // GPT-2 stores c_attn as [in, 3 * out]; an nn.Linear-style [3 * out, in] tensor is wrong.
+  const auto dir = edited(gpt2_config(61, 32, 1, 4), [](auto& t) {
+    t["transformer.h.0.attn.c_attn.weight"] = {"F32", {96, 32}, std::string(96 * 32 * 4, '\0')};
+  });
+  GENARM_EXPECT_ERROR(Transformer::load(dir), ErrorCategory::kFormat,
+                      "tensor 'transformer.h.0.attn.c_attn.weight' has shape [96, 32]", "implies [32, 96]");
+}
+
+TEST_F(ArchitectureTensors, IntegerWeightsAreUnsupported) {
+  const auto dir = edited(llama_, [](auto& t) {
+    t["model.layers.0.mlp.down_proj.weight"] = {"I8", {32, 48}, std::string(32 * 48, '\1')};
+  });
+  GENARM_EXPECT_ERROR(Transformer::load(dir), ErrorCategory::kUnsupported, weights_path(),
+                      "tensor 'model.layers.0.mlp.down_proj.weight' has dtype I8", "F32, F16 or BF16");
+}
+
+TEST_F(ArchitectureTensors, IntegerNormIsUnsupported) {
+  const auto dir = edited(llama_, [](auto& t) { t["model.norm.weight"] = {"I32", {32}, std::string(32 * 4, '\0')}; });
+  GENARM_EXPECT_ERROR(Transformer::load(dir), ErrorCategory::kUnsupported, "'model.norm.weight' has dtype I32");
+}
+
+TEST_F(ArchitectureTensors, TiedModelMayAlsoStoreItsHead) {
+  const auto tied = patched(llama_, {{"tie_word_embeddings", true}});
+  const auto dir = edited(tied, [](auto& t) { t["lm_head.weight"] = t.at("model.embed_tokens.weight"); });
+  const auto model = Transformer::load(dir);
+  const auto reference = ReferenceModel::load(dir);
+  auto state = model.new_sequence();
+  const auto logits = model.forward(state, std::vector<int32_t>{3, 1, 4});
+  EXPECT_TRUE(rows_near(to_eigen(logits), to_eigen(reference.logits({3, 1, 4}).back()), kTolerance));
+}
+
+TEST_F(ArchitectureTensors, StoredHeadOfATiedModelIsShapeChecked) {
+  const auto tied = patched(llama_, {{"tie_word_embeddings", true}});
+  const auto dir = edited(tied, [](auto& t) { t["lm_head.weight"] = {"F32", {60, 32}, std::string(60 * 32 * 4, '\0')}; });
+  GENARM_EXPECT_ERROR(Transformer::load(dir), ErrorCategory::kFormat, "'lm_head.weight' has shape [60, 32]",
+                      "implies [61, 32]");
+}
+
+TEST_F(ArchitectureTensors, RecomputedBuffersAreIgnored) {
+  EXPECT_TRUE(is_ignorable_tensor("transformer.h.0.attn.bias"));
+  EXPECT_TRUE(is_ignorable_tensor("transformer.h.3.attn.masked_bias"));
+  EXPECT_TRUE(is_ignorable_tensor("model.layers.0.self_attn.rotary_emb.inv_freq"));
+  EXPECT_FALSE(is_ignorable_tensor("model.layers.0.self_attn.q_proj.bias"));
+  EXPECT_FALSE(is_ignorable_tensor("bias"));
+  const auto dir = edited(llama_, [](auto& t) {
+    t["model.layers.0.self_attn.rotary_emb.inv_freq"] = {"F32", {4}, std::string(16, '\0')};
+  });
+  EXPECT_NO_THROW(Transformer::load(dir));
+}
+
+TEST_F(ArchitectureTensors, Gpt2CheckpointWithoutTransformerPrefixLoads) {
+  // The original "gpt2" upload names its tensors "h.0.attn.c_attn.weight", "wte.weight", ...
+  const auto config = patched(gpt2_config(61, 32, 2, 4), {{"activation_function", "gelu"}});
+  write_synthetic_model(dir_ / "prefixed", config);
+  const auto reference = ReferenceModel::load(dir_ / "prefixed");
+  write_synthetic_model(dir_ / "bare", config);
+  auto tensors = genarm::testing::read_raw_tensors(dir_ / "bare" / "model.safetensors");
+  genarm::testing::RawTensors bare;
+  for (auto& [name, t] : tensors) {
+    bare[name.rfind("transformer.", 0) == 0 ? name.substr(12) : name] = t;
+  }
+  bare["h.0.attn.bias"] = {"F32", {1, 1, 4, 4}, std::string(64, '\0')};  // old mask buffer
+  genarm::testing::write_raw_tensors(dir_ / "bare" / "model.safetensors", bare);
+  const auto model = Transformer::load(dir_ / "bare");
+  const std::vector<int32_t> ids = {5, 8, 13, 21};
+  RowMatrix logits;
+  auto state = model.new_sequence();
+  model.forward_all(state, ids, logits);
+  const auto want = reference.logits(ids);
+  for (size_t t = 0; t < ids.size(); ++t) {
+    EXPECT_TRUE(rows_near(Eigen::VectorXd(logits.row(static_cast<Eigen::Index>(t)).cast<double>().transpose()),
+                          to_eigen(want[t]), kTolerance));
+  }
+}
+
+TEST(ArchitectureSpec, FamiliesMapToTheirSpecs) {
+  io::ModelConfig c;
+  c.family = io::ModelFamily::kLlama;
+  EXPECT_EQ(&spec_for(c), &kLlamaSpec);
+  c.family = io::ModelFamily::kGpt2;
+  EXPECT_EQ(&spec_for(c), &kGpt2Spec);
+  EXPECT_TRUE(kGpt2Spec.conv1d);
+  EXPECT_FALSE(kLlamaSpec.conv1d);
+  EXPECT_EQ(kLlamaSpec.mlp, MlpKind::kGated);
+  EXPECT_EQ(kGpt2Spec.positions, PositionKind::kLearned);
 }
 
 }  // namespace
