@@ -10,5 +10,6 @@ namespace genarm::cli {
 using Argv = std::vector<std::string>;
 
 int run_logits(const Argv& args);
+int run_generate(const Argv& args);
 
 }  // namespace genarm::cli

@@ -18,6 +18,7 @@ struct Command {
 };
 
 const Command kCommands[] = {
+    {"generate", genarm::cli::run_generate, "guided generation: a base model steered by ARMs (GenARM)"},
     {"logits", genarm::cli::run_logits, "next-token logits of a model for a list of token ids"},
 };
 

@@ -35,7 +35,9 @@ struct TokenDetail {
 
 struct GenerationResult {
   std::vector<int32_t> ids;          // new tokens (an EOS that stopped generation included)
-  std::string text;                  // decoded new tokens (special tokens skipped), cut at a stop string
+  // The new text as it continues the prompt: decode(prompt + ids) minus decode(prompt), special
+  // tokens skipped, cut before a stop string.
+  std::string text;
   StopReason stop_reason = StopReason::kLength;
   std::vector<TokenDetail> details;  // one per id, when GenerationConfig::details
   size_t prompt_tokens = 0;          // base prompt length

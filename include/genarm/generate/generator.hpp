@@ -53,7 +53,11 @@ GenerationResult generate(Policy& policy, sampling::Sampler& sampler, const Toke
   for (int32_t t : prompts.base) sampler.accept(t);  // penalties see the prompt, as in HF
   const auto t1 = Clock::now();
 
+  // The text of the new tokens as it reads after the prompt (the prompt primes the decoder, so a
+  // SentencePiece word-start space is kept): decode(prompt + new) minus decode(prompt), which is
+  // what transformers' text-generation pipeline returns with return_full_text=False.
   StreamDecoder stream(tokenizer, /*skip_special_tokens=*/true);
+  stream.prime(prompts.base);
   StopStringFilter stops(config.stop_strings);
   const auto emit = [&](const std::string& text) {
     if (text.empty()) return true;

@@ -25,6 +25,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -65,6 +66,25 @@ class StreamDecoder {
     return out;
   }
 
+  // Starts the continuation of `context` (a prompt): later output is the text the new ids add after
+  // decode(context), e.g. the space of a SentencePiece word start. Trailing context ids whose text
+  // is still incomplete UTF-8 count as new: the continuation that completes them shows the
+  // completed characters.
+  void prime(std::span<const int32_t> context) {
+    reset();
+    size_t begin = context.size() > kPrimeWindow ? context.size() - kPrimeWindow : 0;
+    while (begin > 0 && !tokenizer_->is_decode_cut_point(context[begin - 1])) --begin;
+    window_.assign(context.begin() + static_cast<ptrdiff_t>(begin), context.end());
+    size_t complete = window_.size();
+    for (;;) {
+      tokenizer_->decode_into(std::span<const int32_t>(window_.data(), complete), skip_special_tokens_,
+                              emitted_text_, scratch_);
+      if (complete == 0 || complete + 4 == window_.size() || !utf8::ends_with_replacement(emitted_text_)) break;
+      --complete;
+    }
+    emitted_ = complete;
+  }
+
   void reset() {
     window_.clear();
     emitted_ = 0;
@@ -72,6 +92,8 @@ class StreamDecoder {
   }
 
  private:
+  static constexpr size_t kPrimeWindow = 8;  // context ids kept to decode the continuation against
+
   void check_prefix() const {
     // The window invariant (see the header comment); a failure is a genarm bug.
     GENARM_ASSERT(text_.compare(0, emitted_text_.size(), emitted_text_) == 0);

@@ -1,0 +1,36 @@
+// JSON form of a GenerationResult, as the CLI prints it and writes it to JSON Lines files:
+// {"ids": [...], "text": "...", "stop_reason": "...", "new_tokens": n, "prompt_tokens": n,
+//  "seconds": s, "details": [{"id", "logprob_base", "logprob_arms", "logprob_guided",
+//  "logprob_sampled"}, ...]}   (details only when requested).
+// Thread-safety: pure function.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include "genarm/generate/generation_result.hpp"
+
+namespace genarm {
+
+inline nlohmann::json to_json(const GenerationResult& r, bool details = false) {
+  nlohmann::json j;
+  j["ids"] = r.ids;
+  j["text"] = r.text;
+  j["stop_reason"] = std::string(to_string(r.stop_reason));
+  j["new_tokens"] = r.ids.size();
+  j["prompt_tokens"] = r.prompt_tokens;
+  j["seconds"] = r.prefill_seconds + r.decode_seconds;
+  if (details) {
+    nlohmann::json rows = nlohmann::json::array();
+    for (const auto& d : r.details) {
+      rows.push_back({{"id", d.id},
+                      {"logprob_base", d.logprob_base},
+                      {"logprob_arms", d.logprob_guides},
+                      {"logprob_guided", d.logprob_guided},
+                      {"logprob_sampled", d.logprob_sampled}});
+    }
+    j["details"] = std::move(rows);
+  }
+  return j;
+}
+
+}  // namespace genarm

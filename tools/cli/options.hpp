@@ -1,0 +1,90 @@
+// Option groups shared by several subcommands: sampling, guidance, generation limits, prompts.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "args.hpp"
+#include "genarm/generate/generation_config.hpp"
+#include "genarm/guidance/guided_policy.hpp"
+#include "genarm/sampling/sampler_params.hpp"
+
+namespace genarm::cli {
+
+inline std::vector<OptionSpec> sampling_options() {
+  return {
+      {"--greedy", "", "argmax decoding (same as --temperature 0)"},
+      {"--temperature", "T", "sampling temperature >= 0 (default 1; 0 = greedy)"},
+      {"--top-k", "K", "keep the K most likely tokens (0 = off, default)"},
+      {"--top-p", "P", "nucleus sampling, P in (0, 1] (1 = off, default)"},
+      {"--min-p", "P", "drop tokens below P x the top probability, P in [0, 1] (0 = off)"},
+      {"--typical-p", "P", "locally typical sampling, P in (0, 1] (1 = off)"},
+      {"--repeat-penalty", "R", "HF repetition penalty > 0 (1 = off, default)"},
+      {"--frequency-penalty", "F", "OpenAI-style frequency penalty (0 = off)"},
+      {"--presence-penalty", "F", "OpenAI-style presence penalty (0 = off)"},
+      {"--penalty-window", "N", "penalties look at the last N tokens (0 = all, default)"},
+      {"--seed", "S", "random seed (default 0); a fixed seed reproduces a generation exactly"},
+  };
+}
+
+inline sampling::SamplerParams sampler_params(const Args& a) {
+  sampling::SamplerParams p;
+  p.greedy = a.flag("--greedy");
+  p.temperature = static_cast<float>(a.get_double("--temperature", 1.0));
+  p.top_k = static_cast<int>(a.get_int("--top-k", 0, INT32_MIN, INT32_MAX));
+  p.top_p = static_cast<float>(a.get_double("--top-p", 1.0));
+  p.min_p = static_cast<float>(a.get_double("--min-p", 0.0));
+  p.typical_p = static_cast<float>(a.get_double("--typical-p", 1.0));
+  p.repetition_penalty = static_cast<float>(a.get_double("--repeat-penalty", 1.0));
+  p.frequency_penalty = static_cast<float>(a.get_double("--frequency-penalty", 0.0));
+  p.presence_penalty = static_cast<float>(a.get_double("--presence-penalty", 0.0));
+  p.penalty_window = static_cast<int>(a.get_int("--penalty-window", 0, INT32_MIN, INT32_MAX));
+  p.seed = static_cast<uint64_t>(a.get_int("--seed", 0, 0, INT64_MAX));
+  p.validate();
+  return p;
+}
+
+inline std::vector<OptionSpec> guidance_options() {
+  return {
+      {"--base", "DIR", "base model folder or bundled name (default toy-base)"},
+      {"--arm", "DIR", "autoregressive reward model folder or bundled name", true},
+      {"--weights", "W1,W2", "one weight per ARM (default 1 each)"},
+      {"--beta", "B", "beta > 0: z = logp_base + sum_i (w_i / beta) logp_arm_i (default 1)"},
+  };
+}
+
+inline Guidance guidance(const Args& a, size_t arms) {
+  Guidance g;
+  g.beta = static_cast<float>(a.get_double("--beta", 1.0));
+  if (auto w = a.get("--weights")) {
+    for (double v : Args::parse_numbers("--weights", *w)) g.weights.push_back(static_cast<float>(v));
+  }
+  g.validate(arms);
+  return g;
+}
+
+inline std::vector<OptionSpec> generation_options() {
+  return {
+      {"--max-new-tokens", "N", "at most N new tokens (default 128)"},
+      {"--ignore-eos", "", "do not stop at end-of-sequence tokens"},
+      {"--stop", "STR", "stop when the text contains STR (cut before it)", true},
+  };
+}
+
+inline GenerationConfig generation_config(const Args& a, std::vector<int32_t> eos) {
+  GenerationConfig c;
+  c.max_new_tokens = static_cast<int>(a.get_int("--max-new-tokens", 128, 1, 1 << 24));
+  c.ignore_eos = a.flag("--ignore-eos");
+  c.stop_strings = a.all("--stop");
+  c.eos_token_ids = std::move(eos);
+  c.validate();
+  return c;
+}
+
+inline std::vector<OptionSpec> concat(std::vector<std::vector<OptionSpec>> groups) {
+  std::vector<OptionSpec> out;
+  for (auto& g : groups) out.insert(out.end(), g.begin(), g.end());
+  return out;
+}
+
+}  // namespace genarm::cli

@@ -1,0 +1,88 @@
+// Turning the CLI's prompt options into per-model token lists: text is encoded with the
+// tokenizer's special tokens (BOS where tokenizer.json adds it), optionally inside a template per
+// model ("{prompt}" is replaced by the text); ids are used exactly as given.
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "args.hpp"
+#include "genarm/generate/generator.hpp"
+#include "genarm/io/json.hpp"
+#include "genarm/tokenizer/tokenizer.hpp"
+
+namespace genarm::cli {
+
+inline std::vector<OptionSpec> template_options() {
+  return {
+      {"--base-template", "TEXT", "prompt template of the base, with {prompt} (default: the prompt itself)"},
+      {"--arm-template", "TEXT", "prompt template of each ARM, in --arm order", true},
+  };
+}
+
+struct PromptTemplates {
+  std::string base;
+  std::vector<std::string> arms;  // empty: every ARM reads the base's prompt
+  bool any() const { return !base.empty() || !arms.empty(); }
+};
+
+inline PromptTemplates prompt_templates(const Args& a, size_t num_arms) {
+  PromptTemplates t;
+  t.base = a.get_or("--base-template", "");
+  t.arms = a.all("--arm-template");
+  if (!t.arms.empty() && t.arms.size() != num_arms) {
+    fail(ErrorCategory::kInvalidArgument, "--arm-template: got ", t.arms.size(), " templates for ",
+         num_arms, " ARMs (give one per --arm)");
+  }
+  for (const auto& s : t.arms) {
+    if (s.find("{prompt}") == std::string::npos) {
+      fail(ErrorCategory::kInvalidArgument, "--arm-template '", s, "' has no {prompt}");
+    }
+  }
+  if (!t.base.empty() && t.base.find("{prompt}") == std::string::npos) {
+    fail(ErrorCategory::kInvalidArgument, "--base-template '", t.base, "' has no {prompt}");
+  }
+  return t;
+}
+
+inline std::string apply_template(const std::string& templ, const std::string& prompt) {
+  if (templ.empty()) return prompt;
+  std::string out = templ;
+  for (size_t pos = out.find("{prompt}"); pos != std::string::npos; pos = out.find("{prompt}", pos + prompt.size())) {
+    out.replace(pos, 8, prompt);
+  }
+  return out;
+}
+
+inline Prompts prompts_from_text(const std::string& text, const PromptTemplates& t, const Tokenizer& tok) {
+  Prompts p;
+  p.base = tok.encode(apply_template(t.base, text));
+  for (const auto& a : t.arms) p.guides.push_back(tok.encode(apply_template(a, text)));
+  return p;
+}
+
+inline Prompts prompts_from_ids(std::vector<int32_t> ids, const PromptTemplates& t) {
+  if (t.any()) fail(ErrorCategory::kInvalidArgument, "prompt templates apply to text prompts, not to prompt ids");
+  return Prompts{std::move(ids), {}};
+}
+
+// A JSONL record {"id": ..., "prompt": "..."} or {"id": ..., "prompt_ids": [...]}: its prompts.
+inline Prompts prompts_from_record(const nlohmann::json& record, const std::string& where,
+                                   const PromptTemplates& t, const Tokenizer& tok) {
+  const io::JsonView v(record, where);
+  v.expect_object(ErrorCategory::kFormat);
+  if (v.has("prompt_ids")) {
+    const auto ids = v.at("prompt_ids");
+    ids.expect_array(ErrorCategory::kFormat);
+    std::vector<int32_t> out;
+    for (size_t i = 0; i < ids.size(); ++i) {
+      out.push_back(static_cast<int32_t>(ids.at(i).as_int_in(0, INT32_MAX, ErrorCategory::kFormat)));
+    }
+    return prompts_from_ids(std::move(out), t);
+  }
+  if (!v.has("prompt")) fail(ErrorCategory::kFormat, where, ": expected a \"prompt\" or \"prompt_ids\" key");
+  return prompts_from_text(v.at("prompt").as_string(ErrorCategory::kFormat), t, tok);
+}
+
+}  // namespace genarm::cli
