@@ -11,5 +11,8 @@ using Argv = std::vector<std::string>;
 
 int run_logits(const Argv& args);
 int run_generate(const Argv& args);
+int run_tokenize(const Argv& args);
+int run_detokenize(const Argv& args);
+int run_score(const Argv& args);
 
 }  // namespace genarm::cli

@@ -19,6 +19,9 @@ struct Command {
 
 const Command kCommands[] = {
     {"generate", genarm::cli::run_generate, "guided generation: a base model steered by ARMs (GenARM)"},
+    {"score", genarm::cli::run_score, "ARM reward of responses: sum_t log pi_arm(y_t | x, y_<t)"},
+    {"tokenize", genarm::cli::run_tokenize, "text to token ids, as Hugging Face tokenizers does"},
+    {"detokenize", genarm::cli::run_detokenize, "token ids to text"},
     {"logits", genarm::cli::run_logits, "next-token logits of a model for a list of token ids"},
 };
 

@@ -4,7 +4,9 @@
 #pragma once
 
 #include <nlohmann/json.hpp>
+#include <algorithm>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "args.hpp"
@@ -83,6 +85,20 @@ inline Prompts prompts_from_record(const nlohmann::json& record, const std::stri
   }
   if (!v.has("prompt")) fail(ErrorCategory::kFormat, where, ": expected a \"prompt\" or \"prompt_ids\" key");
   return prompts_from_text(v.at("prompt").as_string(ErrorCategory::kFormat), t, tok);
+}
+
+// Splits the tokens of prompt + response at the prompt: the response as it continues the prompt
+// (so a word-start marker lands where it would have been generated). Falls back to encoding the
+// response alone when a token straddles the boundary.
+inline std::pair<std::vector<int32_t>, std::vector<int32_t>> split_prompt_response(const Tokenizer& tok,
+                                                                            const std::string& prompt,
+                                                                            const std::string& response) {
+  std::vector<int32_t> p = tok.encode(prompt);
+  std::vector<int32_t> full = tok.encode(prompt + response);
+  if (full.size() >= p.size() && std::equal(p.begin(), p.end(), full.begin())) {
+    return {p, std::vector<int32_t>(full.begin() + static_cast<ptrdiff_t>(p.size()), full.end())};
+  }
+  return {p, tok.encode(response, false)};
 }
 
 }  // namespace genarm::cli

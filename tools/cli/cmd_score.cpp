@@ -1,0 +1,78 @@
+// genarm score: the ARM reward r(x, y) = sum_t log pi_arm(y_t | x, y_<t) of responses, for
+// scoring and reranking with an autoregressive reward model.
+#include <cstdio>
+#include <string>
+
+#include "args.hpp"
+#include "commands.hpp"
+#include "common.hpp"
+#include "genarm/guidance/arm_reward.hpp"
+#include "genarm/io/json.hpp"
+#include "genarm/io/jsonl.hpp"
+#include "genarm/tokenizer/tokenizer.hpp"
+#include "options.hpp"
+#include "prompts.hpp"
+
+namespace genarm::cli {
+namespace {
+
+std::vector<int32_t> ids_of(const io::JsonView& v, const char* key) {
+  const auto a = v.at(key, ErrorCategory::kFormat);
+  a.expect_array(ErrorCategory::kFormat);
+  std::vector<int32_t> out;
+  for (size_t i = 0; i < a.size(); ++i) out.push_back(static_cast<int32_t>(a.at(i).as_int_in(0, INT32_MAX, ErrorCategory::kFormat)));
+  return out;
+}
+
+}  // namespace
+
+int run_score(const Argv& argv) {
+  Args args("score", concat({{{"--arm", "DIR", "the autoregressive reward model (folder or bundled name)"},
+                              {"--input", "FILE", "JSON lines {\"prompt\": ..., \"response\": ...} (or prompt_ids / response_ids)"},
+                              {"--output", "FILE", "write JSON lines with the rewards (default: stdout)"},
+                              {"--threads", "N", "threads per forward pass (default 1)"}},
+                             template_options()}));
+  if (!args.parse(argv)) {
+    std::printf("usage: genarm score --arm DIR --input responses.jsonl [--output scores.jsonl]\n\n"
+                "Prints r(x, y) = sum_t log pi_arm(y_t | x, y_<t) for each response.\n\n%s",
+                args.help().c_str());
+    return 0;
+  }
+  const auto dir = resolve_model(args.require("--arm"));
+  const auto tokenizer = Tokenizer::from_file(dir);
+  ThreadPool pool(static_cast<size_t>(args.get_int("--threads", 1, 0, 1024)));
+  TransformerSource arm(model::Transformer::load(dir));
+  arm.set_thread_pool(&pool);
+  const auto arm_template = args.get_or("--base-template", "");
+  io::JsonlReader reader(args.require("--input"));
+  std::unique_ptr<io::JsonlWriter> writer;
+  if (auto out = args.get("--output")) writer = std::make_unique<io::JsonlWriter>(*out, false);
+  size_t n = 0;
+  while (auto record = reader.next()) {
+    const io::JsonView v(*record, reader.where());
+    v.expect_object(ErrorCategory::kFormat);
+    std::vector<int32_t> prompt, response;
+    if (v.has("prompt_ids") || v.has("response_ids")) {
+      prompt = ids_of(v, "prompt_ids");
+      response = ids_of(v, "response_ids");
+    } else {
+      std::tie(prompt, response) = split_prompt_response(
+          tokenizer, apply_template(arm_template, v.at("prompt", ErrorCategory::kFormat).as_string(ErrorCategory::kFormat)),
+          v.at("response", ErrorCategory::kFormat).as_string(ErrorCategory::kFormat));
+    }
+    const ArmScore s = with_context(reader.where(), [&] { return arm_score(arm, prompt, response, tokenizer.vocab_size()); });
+    nlohmann::json out{{"id", record->contains("id") ? (*record)["id"] : nlohmann::json(n)},
+                       {"reward", s.reward},
+                       {"response_tokens", response.size()}};
+    if (writer) {
+      writer->write(out);
+    } else {
+      std::printf("%s\n", out.dump().c_str());
+      std::fflush(stdout);
+    }
+    ++n;
+  }
+  return 0;
+}
+
+}  // namespace genarm::cli
