@@ -105,12 +105,15 @@ class JsonView {
   }
 
   int64_t as_int(ErrorCategory category = ErrorCategory::kConfig) const {
-    if (value_->is_number_integer()) return value_->get<int64_t>();
+    // Unsigned first: nlohmann's is_number_integer() is also true for unsigned values, whose
+    // get<int64_t>() would wrap those above INT64_MAX to negative numbers.
     if (value_->is_number_unsigned()) {
       const auto u = value_->get<uint64_t>();
       if (u <= static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
         return static_cast<int64_t>(u);
       }
+    } else if (value_->is_number_integer()) {
+      return value_->get<int64_t>();
     }
     if (value_->is_number_float()) {
       const double d = value_->get<double>();
