@@ -25,6 +25,12 @@ namespace genarm::io {
 // Reads and parses a JSON file: Error(kIo) if it cannot be read, Error(kFormat) with the parser's
 // position if it is not JSON.
 inline nlohmann::json read_json_file(const std::filesystem::path& path) {
+  // A directory opens as an empty stream (and a FIFO would block): reject anything not a file.
+  std::error_code ec;
+  const auto status = std::filesystem::status(path, ec);
+  if (!ec && std::filesystem::exists(status) && !std::filesystem::is_regular_file(status)) {
+    fail(ErrorCategory::kIo, path.string(), ": not a regular file");
+  }
   std::ifstream in(path, std::ios::binary);
   if (!in) fail(ErrorCategory::kIo, path.string(), ": cannot open: ", std::strerror(errno));
   std::ostringstream text;
