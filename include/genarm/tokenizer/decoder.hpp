@@ -64,6 +64,25 @@ struct DecoderScratch {
   std::vector<RegexMatch> matches;
 };
 
+namespace detail {
+
+// Replaces every occurrence of `from` (non-empty) in `s` by `to`, building the result in `tmp`.
+inline void replace_all(std::string& s, std::string_view from, std::string_view to, std::string& tmp) {
+  size_t pos = s.find(from);
+  if (pos == std::string::npos) return;
+  tmp.clear();
+  size_t prev = 0;
+  for (; pos != std::string::npos; pos = s.find(from, prev)) {
+    tmp.append(s, prev, pos - prev);
+    tmp.append(to);
+    prev = pos + from.size();
+  }
+  tmp.append(s, prev, std::string::npos);
+  s.swap(tmp);
+}
+
+}  // namespace detail
+
 class Decoder {
  public:
   virtual ~Decoder() = default;
@@ -296,7 +315,7 @@ class MetaspaceDecoder final : public Decoder {
 class WordPieceDecoder final : public Decoder {
  public:
   WordPieceDecoder(std::string prefix, bool cleanup) : prefix_(std::move(prefix)), cleanup_(cleanup) {}
-  void decode_chain(TokenList& tokens, DecoderScratch&) const override {
+  void decode_chain(TokenList& tokens, DecoderScratch& scratch) const override {
     for (size_t t = 0; t < tokens.size(); ++t) {
       std::string& token = tokens[t];
       if (t != 0) {
@@ -306,23 +325,17 @@ class WordPieceDecoder final : public Decoder {
           token.insert(0, " ");
         }
       }
-      if (cleanup_) cleanup(token);
+      if (cleanup_) cleanup(token, scratch.text);
     }
   }
   // HF's wordpiece cleanup: undo the spaces a word-level tokenizer put around punctuation.
-  static void cleanup(std::string& s) {
+  static void cleanup(std::string& s, std::string& tmp) {
     static const std::pair<std::string_view, std::string_view> kRules[] = {
         {" .", "."},     {" ?", "?"},     {" !", "!"},         {" ,", ","},
         {" ' ", "'"},    {" n't", "n't"}, {" 'm", "'m"},       {" do not", " don't"},
         {" 's", "'s"},   {" 've", "'ve"}, {" 're", "'re"},
     };
-    for (const auto& [from, to] : kRules) {
-      size_t pos = 0;
-      while ((pos = s.find(from, pos)) != std::string::npos) {
-        s.replace(pos, from.size(), to);
-        pos += to.size();
-      }
-    }
+    for (const auto& [from, to] : kRules) detail::replace_all(s, from, to, tmp);
   }
   void fingerprint(detail::Hasher& h) const override { h.str("wordpiece").str(prefix_).boolean(cleanup_); }
 
@@ -335,16 +348,10 @@ class WordPieceDecoder final : public Decoder {
 class BpeDecoder final : public Decoder {
  public:
   explicit BpeDecoder(std::string suffix) : suffix_(std::move(suffix)) {}
-  void decode_chain(TokenList& tokens, DecoderScratch&) const override {
+  void decode_chain(TokenList& tokens, DecoderScratch& scratch) const override {
     if (suffix_.empty()) return;
     for (size_t t = 0; t < tokens.size(); ++t) {
-      std::string& token = tokens[t];
-      const std::string_view to = t + 1 == tokens.size() ? "" : " ";
-      size_t pos = 0;
-      while ((pos = token.find(suffix_, pos)) != std::string::npos) {
-        token.replace(pos, suffix_.size(), to);
-        pos += to.size();
-      }
+      detail::replace_all(tokens[t], suffix_, t + 1 == tokens.size() ? "" : " ", scratch.text);
     }
   }
   void fingerprint(detail::Hasher& h) const override { h.str("bpe_decoder").str(suffix_); }
