@@ -141,8 +141,7 @@ TEST(Rng, ForkIsDeterministicIndependentAndLeavesParentAlone) {
 }
 
 TEST(Rng, FromStateRejectsAllZero) {
-  GENARM_EXPECT_ERROR(Rng::from_state({0, 0, 0, 0}), ErrorCategory::kInvalidArgument,
-                      "all zero");
+  GENARM_EXPECT_ERROR(Rng::from_state({0, 0, 0, 0}), ErrorCategory::kInvalidArgument, "all zero");
 }
 
 }  // namespace

@@ -61,8 +61,8 @@ TEST(LogitBias, BigBiasSaturatesInsteadOfOverflowing) {
 TEST(LogitBias, RejectsBadEntries) {
   GENARM_EXPECT_ERROR(LogitBias({{-1, 1.0f}}), ErrorCategory::kInvalidArgument,
                       "logit_bias token id -1");
-  GENARM_EXPECT_ERROR(LogitBias({{1, std::nanf("")}}), ErrorCategory::kInvalidArgument,
-                      "token 1", "nan");
+  GENARM_EXPECT_ERROR(LogitBias({{1, std::nanf("")}}), ErrorCategory::kInvalidArgument, "token 1",
+                      "nan");
   GENARM_EXPECT_ERROR(LogitBias({{1, kInf}}), ErrorCategory::kInvalidArgument, "token 1", "inf");
   GENARM_EXPECT_ERROR(LogitBias({{1, 1.0f}, {1, 2.0f}}), ErrorCategory::kInvalidArgument,
                       "token 1 more than once");

@@ -74,9 +74,12 @@ Ids reference_min_p(const std::vector<float>& logits, double p, size_t min_keep)
   Ids ids;
   for (size_t i = 0; i < logits.size(); ++i) {
     const bool forced =
-        std::find(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(std::min(min_keep, order.size())), i) !=
+        std::find(order.begin(),
+                  order.begin() + static_cast<std::ptrdiff_t>(std::min(min_keep, order.size())),
+                  i) !=
         order.begin() + static_cast<std::ptrdiff_t>(std::min(min_keep, order.size()));
-    if ((probs[i] >= p * top || forced) && logits[i] > -kInf) ids.push_back(static_cast<int32_t>(i));
+    if ((probs[i] >= p * top || forced) && logits[i] > -kInf)
+      ids.push_back(static_cast<int32_t>(i));
   }
   return ids;
 }

@@ -62,8 +62,8 @@ TEST(TokenWindow, MatchesARecountOfTheLastTokens) {
     stream.push_back(t);
     const size_t from = stream.size() > 17 ? stream.size() - 17 : 0;
     for (int32_t id = 0; id < 40; ++id) {
-      const auto expected = std::count(stream.begin() + static_cast<std::ptrdiff_t>(from),
-                                       stream.end(), id);
+      const auto expected =
+          std::count(stream.begin() + static_cast<std::ptrdiff_t>(from), stream.end(), id);
       ASSERT_EQ(w.count(id), expected) << "step " << step << " id " << id;
     }
     std::vector<int32_t> distinct = sorted_distinct(w);
@@ -173,7 +173,7 @@ TEST(FrequencyPresencePenalty, SubtractsCountTimesFrequencyPlusPresence) {
 }
 
 TEST(FrequencyPresencePenalty, WindowAndNegativeValues) {
-  FrequencyPresencePenalty fp(-1.0f, 0.0f, 2);  // negative frequency rewards repeats
+  FrequencyPresencePenalty fp(-1.0f, 0.0f, 2);        // negative frequency rewards repeats
   for (const int32_t t : {3, 3, 3, 5}) fp.accept(t);  // window: 3 5
   Candidates c = candidates_of({0, 0, 0, 0, 0, 0});
   fp.apply(c);

@@ -29,7 +29,9 @@ class Recorder final : public Processor {
     log_->push_back(tag_ + ".reset");
     history_.clear();
   }
-  void reserve(size_t vocab) override { log_->push_back(tag_ + ".reserve" + std::to_string(vocab)); }
+  void reserve(size_t vocab) override {
+    log_->push_back(tag_ + ".reserve" + std::to_string(vocab));
+  }
   std::unique_ptr<Processor> clone() const override { return std::make_unique<Recorder>(*this); }
 
   int applied_ = 0;

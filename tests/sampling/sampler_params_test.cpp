@@ -119,10 +119,16 @@ TEST(SamplerParams, ValidationNamesParameterAndValue) {
   check([](SamplerParams& p) { p.penalty_window = -2; }, {"penalty_window", "-2"});
   check([](SamplerParams& p) { p.logit_bias = {{-4, 1.0f}}; }, {"logit_bias", "-4"});
   check([](SamplerParams& p) { p.logit_bias = {{4, kInf}}; }, {"logit_bias", "token 4", "inf"});
-  check([](SamplerParams& p) { p.logit_bias = {{4, 1.0f}, {2, 0.5f}, {4, -1.0f}}; },
-        {"logit_bias", "token 4", "more than once"});
-  check([](SamplerParams& p) { p.order = {"temperature", "top_q"}; },
-        {"order", "unknown step 'top_q'", "top_p"});
+  check(
+      [](SamplerParams& p) {
+        p.logit_bias = {{4, 1.0f}, {2, 0.5f}, {4, -1.0f}};
+      },
+      {"logit_bias", "token 4", "more than once"});
+  check(
+      [](SamplerParams& p) {
+        p.order = {"temperature", "top_q"};
+      },
+      {"order", "unknown step 'top_q'", "top_p"});
   check([](SamplerParams& p) { p.order = {"top_k", "top_k"}; }, {"order", "'top_k'", "twice"});
   check(
       [](SamplerParams& p) {
@@ -150,9 +156,12 @@ TEST(SamplerParams, BoundaryValuesAreValid) {
 // HF generate() processors -> genarm step names.
 std::string step_for_hf_class(const std::string& hf) {
   static const std::map<std::string, std::string> kMap = {
-      {"RepetitionPenaltyLogitsProcessor", "penalties"}, {"TemperatureLogitsWarper", "temperature"},
-      {"TopKLogitsWarper", "top_k"},   {"TopPLogitsWarper", "top_p"},
-      {"MinPLogitsWarper", "min_p"},   {"TypicalLogitsWarper", "typical"}};
+      {"RepetitionPenaltyLogitsProcessor", "penalties"},
+      {"TemperatureLogitsWarper", "temperature"},
+      {"TopKLogitsWarper", "top_k"},
+      {"TopPLogitsWarper", "top_p"},
+      {"MinPLogitsWarper", "min_p"},
+      {"TypicalLogitsWarper", "typical"}};
   const auto it = kMap.find(hf);
   if (it == kMap.end()) throw std::runtime_error("fixture uses unknown HF processor " + hf);
   return it->second;
@@ -162,13 +171,20 @@ SamplerParams params_from_fixture(const nlohmann::json& c) {
   SamplerParams p;
   const auto& j = c.at("params");
   for (const auto& [key, value] : j.items()) {
-    if (key == "temperature") p.temperature = value.get<float>();
-    else if (key == "top_k") p.top_k = value.get<int>();
-    else if (key == "top_p") p.top_p = value.get<float>();
-    else if (key == "min_p") p.min_p = value.get<float>();
-    else if (key == "typical_p") p.typical_p = value.get<float>();
-    else if (key == "repetition_penalty") p.repetition_penalty = value.get<float>();
-    else throw std::runtime_error("fixture uses unknown parameter " + key);
+    if (key == "temperature")
+      p.temperature = value.get<float>();
+    else if (key == "top_k")
+      p.top_k = value.get<int>();
+    else if (key == "top_p")
+      p.top_p = value.get<float>();
+    else if (key == "min_p")
+      p.min_p = value.get<float>();
+    else if (key == "typical_p")
+      p.typical_p = value.get<float>();
+    else if (key == "repetition_penalty")
+      p.repetition_penalty = value.get<float>();
+    else
+      throw std::runtime_error("fixture uses unknown parameter " + key);
   }
   for (const auto& hf : c.at("order")) p.order.push_back(step_for_hf_class(hf.get<std::string>()));
   return p;
@@ -212,7 +228,8 @@ TEST(SamplerParams, ReproducesHuggingFaceProcessors) {
     }
     EXPECT_LE(worst_abs, 1e-6);
     EXPECT_LE(worst_rel, 1e-5);
-    // -inf inputs may stay in the array (with probability 0); every finite survivor is a kept token.
+    // -inf inputs may stay in the array (with probability 0); every finite survivor is a kept
+    // token.
     size_t finite = 0;
     for (const TokenLogit& t : sampler.last_candidates().items()) finite += t.logit > -kInf;
     EXPECT_EQ(finite, kept) << "candidates left after the filters";

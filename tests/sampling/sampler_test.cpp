@@ -24,8 +24,22 @@ void* operator new(std::size_t size) {
   if (void* p = std::malloc(size ? size : 1)) return p;
   throw std::bad_alloc();
 }
+// Every other non-aligned form is replaced too, so that no allocation pairs this malloc/free with
+// another allocator's (a sanitizer runtime replaces them all).
+void* operator new[](std::size_t size) { return ::operator new(size); }
+void* operator new(std::size_t size, const std::nothrow_t&) noexcept {
+  g_allocations.fetch_add(1, std::memory_order_relaxed);
+  return std::malloc(size ? size : 1);
+}
+void* operator new[](std::size_t size, const std::nothrow_t& tag) noexcept {
+  return ::operator new(size, tag);
+}
 void operator delete(void* p) noexcept { std::free(p); }
 void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+void operator delete(void* p, const std::nothrow_t&) noexcept { std::free(p); }
+void operator delete[](void* p) noexcept { std::free(p); }
+void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
+void operator delete[](void* p, const std::nothrow_t&) noexcept { std::free(p); }
 
 namespace genarm::sampling {
 namespace {
@@ -80,8 +94,8 @@ TEST(Sampler, RejectsBadSizesAndLogits) {
   Sampler sampler(SamplerParams{}, 4);
   GENARM_EXPECT_ERROR(sampler.sample(std::vector<float>{1, 2, 3}), ErrorCategory::kInvalidArgument,
                       "got 3 logits", "vocabulary of 4");
-  GENARM_EXPECT_ERROR(sampler.sample(std::vector<float>(4, -kInf)),
-                      ErrorCategory::kInvalidArgument, "no token has finite logit");
+  GENARM_EXPECT_ERROR(sampler.sample(std::vector<float>(4, -kInf)), ErrorCategory::kInvalidArgument,
+                      "no token has finite logit");
   GENARM_EXPECT_ERROR(sampler.last_logprob(), ErrorCategory::kInvalidArgument, "no token sampled");
 }
 
@@ -93,8 +107,8 @@ TEST(Sampler, BanningAllButOneTokenForcesIt) {
   EXPECT_NEAR(sampler.last_logprob(), 0.0, 1e-12);
   p.logit_bias.push_back({2, -kInf});
   Sampler none(p, 4);
-  GENARM_EXPECT_ERROR(none.sample(std::vector<float>{5, 5, -9, 5}),
-                      ErrorCategory::kInvalidArgument, "no token has finite logit");
+  GENARM_EXPECT_ERROR(none.sample(std::vector<float>{5, 5, -9, 5}), ErrorCategory::kInvalidArgument,
+                      "no token has finite logit");
 }
 
 TEST(Sampler, GreedyWithRepetitionPenaltyMovesOnAndResetForgets) {

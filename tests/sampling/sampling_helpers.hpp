@@ -88,7 +88,8 @@ inline std::vector<float> random_case(uint64_t seed, size_t n, double scale, boo
 inline std::vector<int32_t> finite_ids(const std::vector<double>& scores) {
   std::vector<int32_t> ids;
   for (size_t i = 0; i < scores.size(); ++i) {
-    if (scores[i] > -std::numeric_limits<double>::infinity()) ids.push_back(static_cast<int32_t>(i));
+    if (scores[i] > -std::numeric_limits<double>::infinity())
+      ids.push_back(static_cast<int32_t>(i));
   }
   return ids;
 }

@@ -135,14 +135,15 @@ double chi_square(const std::vector<int>& counts, const std::vector<double>& exp
 
 double chi_square_threshold(size_t categories) {
   // Upper 1e-6 quantiles for 1..7 degrees of freedom.
-  static constexpr std::array<double, 8> kQuantile = {0, 23.93, 27.63, 30.66, 33.38, 35.89, 38.26, 40.52};
+  static constexpr std::array<double, 8> kQuantile = {0,     23.93, 27.63, 30.66,
+                                                      33.38, 35.89, 38.26, 40.52};
   return kQuantile.at(categories - 1);
 }
 
 struct FitCase {
   const char* name;
-  int top_k;        // 0 = none
-  float top_p;      // 1 = none
+  int top_k;    // 0 = none
+  float top_p;  // 1 = none
   std::vector<int32_t> kept;
 };
 

@@ -88,7 +88,8 @@ TEST(TopK, MatchesNaiveReferenceOnRandomVocabularies) {
       for (const bool bans : {false, true}) {
         std::vector<float> logits = test::random_case(seed++, n, 3.0, bans);
         // Coarse rounding creates many exact ties.
-        if (seed % 2) for (float& l : logits) l = std::round(l * 4) / 4;
+        if (seed % 2)
+          for (float& l : logits) l = std::round(l * 4) / 4;
         Candidates c = candidates_of(logits);
         TopK(k).apply(c);
         ASSERT_EQ(kept_ids(c), reference_top_k(logits, k)) << "n " << n << " k " << k;

@@ -110,6 +110,15 @@ TEST(Typical, MatchesNaiveReferenceOnRandomVocabularies) {
   }
 }
 
+TEST(Typical, MinKeepOnLargeVocabularies) {
+  for (const size_t min_keep : {3u, 50u, 4000u}) {
+    const std::vector<float> logits = test::random_case(11 + min_keep, 6000, 3.0, true);
+    Candidates c = candidates_of(logits);
+    Typical(0.4f, min_keep).apply(c);
+    EXPECT_EQ(kept_ids(c), reference_typical(logits, 0.4, min_keep)) << "min_keep " << min_keep;
+  }
+}
+
 TEST(Typical, ReservedAndUnreservedAgreeAndCloneWorks) {
   const std::vector<float> logits = test::random_case(9, 2000, 2.0, false);
   Typical reserved(0.8f);

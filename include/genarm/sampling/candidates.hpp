@@ -5,6 +5,7 @@
 // chosen id. This is llama.cpp's llama_token_data_array (include/llama.h) with HF semantics on top.
 #pragma once
 
+#include <Eigen/Core>
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
@@ -43,11 +44,22 @@ inline float saturate(double x) {
   return static_cast<float>(std::clamp(x, -kMax, kMax));
 }
 
-// Largest logit; -inf when no candidate has a finite one.
+// Largest logit; -inf when no candidate has a finite one. Four independent maxima in named
+// locals (an array is kept on the stack at -O2): a single running max is bound by the latency of
+// the max instruction, not by memory.
 inline float max_logit(std::span<const TokenLogit> items) {
-  float m = kNegInf;
-  for (const TokenLogit& t : items) m = std::max(m, t.logit);
-  return m;
+  float m0 = kNegInf, m1 = kNegInf, m2 = kNegInf, m3 = kNegInf;
+  const TokenLogit* p = items.data();
+  const size_t n = items.size();
+  size_t i = 0;
+  for (; i + 4 <= n; i += 4) {
+    m0 = std::max(m0, p[i].logit);
+    m1 = std::max(m1, p[i + 1].logit);
+    m2 = std::max(m2, p[i + 2].logit);
+    m3 = std::max(m3, p[i + 3].logit);
+  }
+  for (; i < n; ++i) m0 = std::max(m0, p[i].logit);
+  return std::max(std::max(m0, m1), std::max(m2, m3));
 }
 
 // Fails with the message the whole sampling layer uses when nothing can be sampled.
@@ -56,32 +68,53 @@ inline float max_logit(std::span<const TokenLogit> items) {
        " candidates are -inf, e.g. every token banned)");
 }
 
-// weights[i] = exp(logit_i - max) in double; returns their sum (>= 1 when max is the true max,
-// since the max itself contributes exp(0) = 1). -inf logits get weight exactly 0.
-inline double exp_weights(std::span<const TokenLogit> items, double max, double* weights) {
-  // Four partial sums: breaks the add dependency chain (latency-bound otherwise) while keeping a
-  // fixed, platform-independent summation order.
-  double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+// exp arguments below this give exactly 0 (e^-708 ~ 3e-308 is nothing next to the max's 1).
+inline constexpr double kMinExpArgument = -708.0;
+
+// weights[i] = exp(logit_i - max) in double, where max is the largest logit, which it returns
+// (-inf, weights untouched, when no logit is finite). The exp is Eigen's vectorised one (within
+// 1 ulp of std::exp, several times faster); -inf logits, and anything below e^-708, get exactly 0,
+// so a banned token can never be drawn.
+inline float exp_weights(std::span<const TokenLogit> items, double* weights) {
+  const float max = max_logit(items);
+  if (max == kNegInf) return max;
   const size_t n = items.size();
+  const double m = max;
+  // Gather the strided logits into the contiguous buffer Eigen works on, tracking the minimum
+  // (two running minima, for the same latency reason as max_logit).
+  const TokenLogit* p = items.data();
+  float lo0 = max, lo1 = max;
   size_t i = 0;
-  for (; i + 4 <= n; i += 4) {
-    weights[i] = std::exp(static_cast<double>(items[i].logit) - max);
-    weights[i + 1] = std::exp(static_cast<double>(items[i + 1].logit) - max);
-    weights[i + 2] = std::exp(static_cast<double>(items[i + 2].logit) - max);
-    weights[i + 3] = std::exp(static_cast<double>(items[i + 3].logit) - max);
-    s0 += weights[i];
-    s1 += weights[i + 1];
-    s2 += weights[i + 2];
-    s3 += weights[i + 3];
+  for (; i + 2 <= n; i += 2) {
+    const float a = p[i].logit;
+    const float b = p[i + 1].logit;
+    weights[i] = static_cast<double>(a) - m;
+    weights[i + 1] = static_cast<double>(b) - m;
+    lo0 = std::min(lo0, a);
+    lo1 = std::min(lo1, b);
   }
-  for (; i < n; ++i) {
-    weights[i] = std::exp(static_cast<double>(items[i].logit) - max);
-    s0 += weights[i];
+  if (i < n) {
+    weights[i] = static_cast<double>(p[i].logit) - m;
+    lo0 = std::min(lo0, p[i].logit);
   }
-  return (s0 + s1) + (s2 + s3);
+  Eigen::Map<Eigen::ArrayXd> w(weights, static_cast<Eigen::Index>(n));
+  w = w.exp();
+  const double min = std::min(lo0, lo1);
+  if (min - m < kMinExpArgument) {
+    // Eigen clamps its argument and returns a tiny denormal there; make it an exact 0.
+    for (size_t j = 0; j < n; ++j) {
+      if (static_cast<double>(items[j].logit) - m < kMinExpArgument) weights[j] = 0.0;
+    }
+  }
+  return max;
 }
 
-// The same sum without storing the weights.
+// Sum of n doubles (Eigen's vectorised reduction: a fixed order for a given build).
+inline double sum(const double* values, size_t n) {
+  return Eigen::Map<const Eigen::ArrayXd>(values, static_cast<Eigen::Index>(n)).sum();
+}
+
+// sum_i exp(logit_i - max) without a buffer (scalar std::exp; for the paths off the hot loop).
 inline double exp_sum(std::span<const TokenLogit> items, double max) {
   double s0 = 0, s1 = 0;
   const size_t n = items.size();
@@ -125,7 +158,8 @@ class Candidates {
   // Fails on an empty vector, a NaN or +inf logit, or when every logit is -inf.
   void assign(std::span<const float> logits) {
     const size_t n = logits.size();
-    if (n == 0) fail(ErrorCategory::kInvalidArgument, "sampling needs at least one logit, got none");
+    if (n == 0)
+      fail(ErrorCategory::kInvalidArgument, "sampling needs at least one logit, got none");
     if (n > static_cast<size_t>(std::numeric_limits<int32_t>::max())) {
       fail(ErrorCategory::kInvalidArgument, "vocabulary of ", n, " tokens exceeds int32 ids");
     }
@@ -137,7 +171,7 @@ class Candidates {
     for (size_t i = 0; i < n; ++i) {
       const float l = logits[i];
       out[i] = TokenLogit{static_cast<int32_t>(i), l};
-      any_finite |= l > detail::kNegInf;      // false for NaN and -inf
+      any_finite |= l > detail::kNegInf;                         // false for NaN and -inf
       any_bad |= !(l < std::numeric_limits<float>::infinity());  // NaN or +inf
     }
     size_ = n;
@@ -220,12 +254,12 @@ class Candidates {
   // softmax(logits) of the current candidates, in item order, accumulated in double; stored in a
   // member buffer that the next call (or assign) overwrites. Fails when every logit is -inf.
   std::span<const double> probabilities() {
-    const float m = detail::max_logit(items());
-    if (m == detail::kNegInf) detail::fail_no_finite_logit(size_);
-    const double sum = detail::exp_weights(items(), m, probabilities_.data());
-    const double inv = 1.0 / sum;
-    for (size_t i = 0; i < size_; ++i) probabilities_[i] *= inv;
-    log_normalizer_ = static_cast<double>(m) + std::log(sum);
+    const float max = detail::exp_weights(items(), probabilities_.data());
+    if (max == detail::kNegInf) detail::fail_no_finite_logit(size_);
+    const double sum = detail::sum(probabilities_.data(), size_);
+    Eigen::Map<Eigen::ArrayXd>(probabilities_.data(), static_cast<Eigen::Index>(size_)) *=
+        1.0 / sum;
+    log_normalizer_ = static_cast<double>(max) + std::log(sum);
     return {probabilities_.data(), size_};
   }
 
@@ -239,8 +273,8 @@ class Candidates {
     const double log_z = detail::log_normalizer(items());
     for (const TokenLogit& t : items()) {
       if (t.id < 0 || static_cast<size_t>(t.id) >= vocab_size) {
-        fail(ErrorCategory::kInvalidArgument, "candidate id ", t.id,
-             " is outside a vocabulary of ", vocab_size);
+        fail(ErrorCategory::kInvalidArgument, "candidate id ", t.id, " is outside a vocabulary of ",
+             vocab_size);
       }
       out[static_cast<size_t>(t.id)] = std::exp(static_cast<double>(t.logit) - log_z);
     }

@@ -71,8 +71,9 @@ class LogitBias final : public Processor {
     } else {
       // An earlier step reordered or filtered the candidates: look each one up by id.
       for (TokenLogit& t : items) {
-        const auto it = std::lower_bound(biases_.begin(), biases_.end(), t.id,
-                                         [](const auto& entry, int32_t id) { return entry.first < id; });
+        const auto it =
+            std::lower_bound(biases_.begin(), biases_.end(), t.id,
+                             [](const auto& entry, int32_t id) { return entry.first < id; });
         if (it != biases_.end() && it->first == t.id) bias_one(t, it->second);
       }
     }

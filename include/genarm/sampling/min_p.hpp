@@ -3,6 +3,7 @@
 
 #include <cmath>
 #include <cstddef>
+#include <limits>
 #include <memory>
 #include <string_view>
 
@@ -33,13 +34,22 @@ class MinP final : public Processor {
   void apply(Candidates& candidates) override {
     const size_t n = candidates.size();
     if (p_ <= 0 || n <= min_keep_) return;
-    const float max = candidates.sorted() ? candidates.items()[0].logit
-                                          : detail::max_logit(candidates.items());
+    const float max =
+        candidates.sorted() ? candidates.items()[0].logit : detail::max_logit(candidates.items());
     if (max == detail::kNegInf) return;  // nothing to rank; the selector reports it
-    // p_i >= p * p_max  <=>  exp(l_i - max) >= p  <=>  l_i >= max + log p.
-    const double threshold = static_cast<double>(max) + std::log(static_cast<double>(p_));
-    size_t survivors = 0;
-    for (const TokenLogit& t : candidates.items()) survivors += t.logit >= threshold;
+    // p_i >= p * p_max  <=>  exp(l_i - max) >= p  <=>  l_i >= max + log p. Rounding that bound
+    // up to the next float makes the float comparison exactly the double one.
+    const double bound = static_cast<double>(max) + std::log(static_cast<double>(p_));
+    float threshold = static_cast<float>(bound);
+    if (static_cast<double>(threshold) < bound) {
+      threshold = std::nextafter(threshold, std::numeric_limits<float>::infinity());
+    }
+    // The max itself always survives (log p <= 0), so min_keep = 1 needs no count.
+    size_t survivors = min_keep_;
+    if (min_keep_ > 1) {
+      survivors = 0;
+      for (const TokenLogit& t : candidates.items()) survivors += t.logit >= threshold;
+    }
     if (survivors >= min_keep_) {
       candidates.keep_if([threshold](const TokenLogit& t) { return t.logit >= threshold; });
     } else {

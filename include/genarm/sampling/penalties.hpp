@@ -105,12 +105,12 @@ class TokenWindow {
   }
 
   size_t window_;
-  size_t vocab_limit_ = 0;        // 0 = unknown (no reserve() yet): ids are not bounded
-  std::vector<int32_t> ring_;     // (window) the last `window` tokens; oldest at head_ once full
+  size_t vocab_limit_ = 0;     // 0 = unknown (no reserve() yet): ids are not bounded
+  std::vector<int32_t> ring_;  // (window) the last `window` tokens; oldest at head_ once full
   size_t head_ = 0;
-  std::vector<int32_t> counts_;   // (vocab) occurrences of each id in the window
-  std::vector<int32_t> slot_;     // (vocab) index of the id in distinct_, -1 if absent
-  std::vector<int32_t> distinct_; // (<= vocab) ids with a non-zero count
+  std::vector<int32_t> counts_;    // (vocab) occurrences of each id in the window
+  std::vector<int32_t> slot_;      // (vocab) index of the id in distinct_, -1 if absent
+  std::vector<int32_t> distinct_;  // (<= vocab) ids with a non-zero count
 };
 
 namespace detail {
@@ -151,7 +151,8 @@ bool adjust_history(Candidates& candidates, const TokenWindow& history, Adjust a
 // Owns its token window. Not thread-safe.
 class RepetitionPenalty final : public Processor {
  public:
-  explicit RepetitionPenalty(float penalty, size_t window = 0) : penalty_(penalty), history_(window) {
+  explicit RepetitionPenalty(float penalty, size_t window = 0)
+      : penalty_(penalty), history_(window) {
     if (!(penalty > 0) || !std::isfinite(penalty)) {
       fail(ErrorCategory::kInvalidArgument, "repetition_penalty = ", penalty,
            ": must be a finite number > 0 (1 disables it)");

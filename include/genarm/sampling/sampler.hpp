@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <span>
+#include <vector>
 
 #include "genarm/core/error.hpp"
 #include "genarm/sampling/candidates.hpp"
@@ -23,7 +24,10 @@ namespace genarm::sampling {
 class Sampler {
  public:
   Sampler(const SamplerParams& params, size_t vocab_size)
-      : vocab_size_(vocab_size), candidates_(vocab_size), chain_(make_chain(params)) {
+      : vocab_size_(vocab_size),
+        candidates_(vocab_size),
+        chain_(make_chain(params)),
+        scratch_(vocab_size) {
     if (vocab_size == 0) fail(ErrorCategory::kInvalidArgument, "Sampler: vocab_size must be > 0");
     chain_.reserve(vocab_size);
   }
@@ -61,17 +65,22 @@ class Sampler {
   // selector computed it (Distribution); one O(candidates) pass otherwise (Greedy).
   double last_logprob() const {
     const int32_t id = candidates_.selected();
-    if (id < 0) fail(ErrorCategory::kInvalidArgument, "Sampler::last_logprob: no token sampled yet");
+    if (id < 0)
+      fail(ErrorCategory::kInvalidArgument, "Sampler::last_logprob: no token sampled yet");
     if (const auto cached = candidates_.selected_logprob()) return *cached;
     const TokenLogit* t = candidates_.find(id);
     GENARM_ASSERT(t != nullptr);
-    return static_cast<double>(t->logit) - detail::log_normalizer(candidates_.items());
+    const float max = detail::exp_weights(candidates_.items(), scratch_.data());
+    const double log_z =
+        static_cast<double>(max) + std::log(detail::sum(scratch_.data(), candidates_.size()));
+    return static_cast<double>(t->logit) - log_z;
   }
 
  private:
   size_t vocab_size_;
   Candidates candidates_;  // (vocab_size) reused every step
   Chain chain_;
+  mutable std::vector<double> scratch_;  // (vocab_size) exp weights for last_logprob()
 };
 
 }  // namespace genarm::sampling

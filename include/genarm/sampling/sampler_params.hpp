@@ -36,16 +36,16 @@ inline constexpr std::array<std::string_view, 7> kDefaultStepOrder = {
 // Sampling settings. Defaults disable everything: plain sampling from softmax(logits).
 // Plain value type; thread-safe to read.
 struct SamplerParams {
-  bool greedy = false;                 // argmax instead of a draw (as temperature = 0)
-  float temperature = 1;               // >= 0; 0 = greedy
-  int top_k = 0;                       // >= 0; 0 = off
-  float top_p = 1;                     // (0, 1]; 1 = off
-  float min_p = 0;                     // [0, 1]; 0 = off
-  float typical_p = 1;                 // (0, 1]; 1 = off
-  float repetition_penalty = 1;        // > 0; 1 = off
-  float frequency_penalty = 0;         // finite; 0 = off
-  float presence_penalty = 0;          // finite; 0 = off
-  int penalty_window = 0;              // >= 0 tokens; 0 = whole history, as HF
+  bool greedy = false;           // argmax instead of a draw (as temperature = 0)
+  float temperature = 1;         // >= 0; 0 = greedy
+  int top_k = 0;                 // >= 0; 0 = off
+  float top_p = 1;               // (0, 1]; 1 = off
+  float min_p = 0;               // [0, 1]; 0 = off
+  float typical_p = 1;           // (0, 1]; 1 = off
+  float repetition_penalty = 1;  // > 0; 1 = off
+  float frequency_penalty = 0;   // finite; 0 = off
+  float presence_penalty = 0;    // finite; 0 = off
+  int penalty_window = 0;        // >= 0 tokens; 0 = whole history, as HF
   std::vector<std::pair<int32_t, float>> logit_bias;  // (id, bias); -inf bans
   uint64_t seed = 0;
   // Steps to run, in order, from kDefaultStepOrder's names; empty = kDefaultStepOrder. A step that
@@ -134,8 +134,9 @@ struct SamplerParams {
     std::ostringstream s;
     if (step == "logit_bias") s << "logit_bias has " << logit_bias.size() << " entries";
     if (step == "penalties") {
-      s << "repetition_penalty = " << repetition_penalty << ", frequency_penalty = "
-        << frequency_penalty << ", presence_penalty = " << presence_penalty;
+      s << "repetition_penalty = " << repetition_penalty
+        << ", frequency_penalty = " << frequency_penalty
+        << ", presence_penalty = " << presence_penalty;
     }
     if (step == "temperature") s << "temperature = " << temperature;
     if (step == "top_k") s << "top_k = " << top_k;

@@ -1,11 +1,14 @@
 // The selecting processors, which end a chain: Greedy (argmax) and Distribution (a seeded draw).
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <span>
 #include <string_view>
+#include <vector>
 
 #include "genarm/core/error.hpp"
 #include "genarm/core/rng.hpp"
@@ -24,13 +27,14 @@ class Greedy final : public Processor {
   void apply(Candidates& candidates) override {
     const std::span<const TokenLogit> items = candidates.items();
     if (items.empty()) fail(ErrorCategory::kInvalidArgument, "greedy: no candidates left");
-    TokenLogit best = items[0];
-    for (size_t i = 1; i < items.size(); ++i) {
-      const TokenLogit& t = items[i];
-      if (t.logit > best.logit || (t.logit == best.logit && t.id < best.id)) best = t;
+    // The max first (a fast reduction), then the lowest id holding it (a rarely taken branch).
+    const float max = detail::max_logit(items);
+    if (max == detail::kNegInf) detail::fail_no_finite_logit(items.size());
+    int32_t best = std::numeric_limits<int32_t>::max();
+    for (const TokenLogit& t : items) {
+      if (t.logit == max && t.id < best) best = t.id;
     }
-    if (best.logit == detail::kNegInf) detail::fail_no_finite_logit(items.size());
-    candidates.select(best.id);
+    candidates.select(best);
   }
 
   std::unique_ptr<Processor> clone() const override { return std::make_unique<Greedy>(*this); }
@@ -38,10 +42,11 @@ class Greedy final : public Processor {
 
 // Samples a candidate from softmax(logits) with a seeded genarm::Rng: one uniform draw u per step,
 // then the first candidate (in the array's current order) whose cumulative probability exceeds u.
-// Needs no sorting, so plain sampling over a large vocabulary is two passes. Every step consumes
-// exactly one draw whatever the candidates, so streams stay aligned across filter settings.
-// reset() does NOT rewind the stream (a new sequence gets new draws); reseed() restarts it.
-// Owns its Rng; clone() copies the stream position. Not thread-safe (one per sequence).
+// Needs no sorting: plain sampling over a large vocabulary is a few linear passes. Every step
+// consumes exactly one draw whatever the candidates, so streams stay aligned across filter
+// settings. reset() does NOT rewind the stream (a new sequence gets new draws); reseed() restarts
+// it. Owns its Rng and a weight buffer (sized by reserve() or on first use); clone() copies the
+// stream position. Not thread-safe (one per sequence).
 class Distribution final : public Processor {
  public:
   explicit Distribution(uint64_t seed) : rng_(seed) {}
@@ -53,27 +58,52 @@ class Distribution final : public Processor {
 
   std::string_view name() const override { return "distribution"; }
 
+  void reserve(size_t vocab_size) override {
+    if (weights_.size() < vocab_size) {
+      weights_.resize(vocab_size);
+      block_sums_.resize(vocab_size / kBlock + 1);
+    }
+  }
+
   void apply(Candidates& candidates) override {
-    if (candidates.empty()) fail(ErrorCategory::kInvalidArgument, "distribution: no candidates left");
-    const std::span<const double> probs = candidates.probabilities();  // fails if all are -inf
+    const std::span<const TokenLogit> items = candidates.items();
+    const size_t n = items.size();
+    if (n == 0) fail(ErrorCategory::kInvalidArgument, "distribution: no candidates left");
+    reserve(n);
+    const float max = detail::exp_weights(items, weights_.data());
+    if (max == detail::kNegInf) detail::fail_no_finite_logit(n);
     const double u = rng_.uniform();
-    const size_t n = probs.size();
-    size_t chosen = n;
+
+    // Cumulative walk in two levels: sums of blocks of 64 weights (vectorised), then one block
+    // element by element. A plain running sum would be one dependent add per candidate.
+    const size_t blocks = (n + kBlock - 1) / kBlock;
+    double total = 0.0;
+    for (size_t b = 0; b < blocks; ++b) {
+      block_sums_[b] = detail::sum(weights_.data() + b * kBlock, std::min(kBlock, n - b * kBlock));
+      total += block_sums_[b];
+    }
+    const double target = u * total;  // draw the first candidate whose cumulative weight exceeds it
     double cumulative = 0.0;
-    for (size_t i = 0; i < n; ++i) {
-      cumulative += probs[i];
-      if (u < cumulative) {
+    size_t b = 0;
+    while (b < blocks && cumulative + block_sums_[b] <= target) cumulative += block_sums_[b++];
+    const size_t end = b < blocks ? std::min(n, (b + 1) * kBlock) : n;
+    size_t chosen = end;
+    for (size_t i = b * kBlock; i < end; ++i) {
+      cumulative += weights_[i];
+      if (cumulative > target) {
         chosen = i;
         break;
       }
     }
-    if (chosen == n) {
-      // Rounding left the total a hair below u: take the last candidate with non-zero mass.
-      chosen = n - 1;
-      while (probs[chosen] == 0.0) --chosen;  // terminates: the max has probability > 0
+    if (chosen == end) {
+      // Rounding left the sum a hair short of the target: take the last candidate with weight,
+      // scanning back from where the walk stopped (the max, with weight 1, bounds the scan).
+      chosen = end - 1;
+      while (weights_[chosen] == 0.0) --chosen;
     }
-    const TokenLogit& t = candidates.items()[chosen];
-    candidates.select(t.id, static_cast<double>(t.logit) - candidates.log_normalizer());
+    const TokenLogit& t = items[chosen];
+    candidates.select(t.id,
+                      static_cast<double>(t.logit) - (static_cast<double>(max) + std::log(total)));
   }
 
   std::unique_ptr<Processor> clone() const override {
@@ -81,7 +111,11 @@ class Distribution final : public Processor {
   }
 
  private:
+  static constexpr size_t kBlock = 64;
+
   Rng rng_;
+  std::vector<double> weights_;     // (vocab) exp(logit - max), item order
+  std::vector<double> block_sums_;  // (vocab / 64 + 1) sums of consecutive blocks of weights_
 };
 
 }  // namespace genarm::sampling

@@ -28,10 +28,13 @@ class Temperature final : public Processor {
 
   std::string_view name() const override { return "temperature"; }
   void apply(Candidates& candidates) override {
-    const double t = temperature_;
+    // Multiplying by the double reciprocal and rounding once to float gives HF's float32 quotient
+    // l / t (barring a quotient within 2^-52 of a float rounding midpoint) at a fraction of the
+    // cost of a division per token.
+    const double inverse = 1.0 / static_cast<double>(temperature_);
     for (TokenLogit& item : candidates.items()) {
       // Finite logits stay finite even for tiny t; -inf stays -inf.
-      if (item.logit != detail::kNegInf) item.logit = detail::saturate(item.logit / t);
+      if (item.logit != detail::kNegInf) item.logit = detail::saturate(item.logit * inverse);
     }
   }
   std::unique_ptr<Processor> clone() const override { return std::make_unique<Temperature>(*this); }
