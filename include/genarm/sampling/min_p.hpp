@@ -17,7 +17,8 @@ namespace genarm::sampling {
 // Coherent LLM Outputs", arXiv 2407.01082; HF MinPLogitsWarper): removes tokens whose probability
 // is below p * (probability of the most likely token), keeping at least min_keep. Compared in
 // logit space (logit < max + log p), so no exp and no sort: O(size). Keeps the survivors in their
-// order. p = 0 keeps all. Stateless. Not thread-safe (trivially: no shared state).
+// order. p = 0 keeps all.
+// Immutable after construction: apply() on different Candidates may run concurrently.
 class MinP final : public Processor {
  public:
   explicit MinP(float p, size_t min_keep = 1) : p_(p), min_keep_(min_keep) {

@@ -19,7 +19,7 @@ namespace genarm::sampling {
 
 // Greedy decoding: selects the candidate with the highest logit, ties to the lowest id, in one
 // O(size) pass (no sort, no exp). Fails with "no token has finite logit" if all are -inf.
-// Stateless. Not thread-safe (trivially: no shared state).
+// Stateless: apply() on different Candidates may run concurrently.
 class Greedy final : public Processor {
  public:
   std::string_view name() const override { return "greedy"; }

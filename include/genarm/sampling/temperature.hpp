@@ -14,7 +14,8 @@ namespace genarm::sampling {
 // Temperature scaling (Ackley, Hinton & Sejnowski 1985; HF TemperatureLogitsWarper): every logit
 // is divided by t > 0; t < 1 sharpens, t > 1 flattens. t = 0 (greedy) is not a temperature: the
 // sampler builds a Greedy selector for it instead. Dividing by a positive number keeps the order,
-// so a sorted array stays sorted. Stateless. Not thread-safe (trivially: no shared state).
+// so a sorted array stays sorted.
+// Immutable after construction: apply() on different Candidates may run concurrently.
 class Temperature final : public Processor {
  public:
   explicit Temperature(float temperature) : temperature_(temperature) {

@@ -16,8 +16,9 @@ namespace genarm::sampling {
 
 // Top-k filtering (Fan, Lewis & Dauphin 2018, "Hierarchical Neural Story Generation"; HF
 // TopKLogitsWarper): keeps every candidate whose logit is >= the k-th highest, so ties with the
-// k-th value all survive, and at least max(k, min_keep). O(size log k) by partial sort, no full
-// sort; leaves the survivors sorted. Stateless. Not thread-safe (trivially: no shared state).
+// k-th value all survive, and at least max(k, min_keep). Partial sort (small k) or selection then
+// a sort of k (large k), never a full sort; leaves the survivors sorted.
+// Immutable after construction: apply() on different Candidates may run concurrently.
 class TopK final : public Processor {
  public:
   explicit TopK(int k, size_t min_keep = 1) : k_(k), min_keep_(min_keep) {
@@ -42,8 +43,15 @@ class TopK final : public Processor {
       const float kth = items[keep - 1].logit;
       while (end < n && items[end].logit == kth) ++end;
     } else {
-      candidates.partial_sort_descending(keep);
       const std::span<TokenLogit> items = candidates.items();
+      if (keep <= kHeapUpTo) {
+        candidates.partial_sort_descending(keep);  // O(n log k), cheapest for the usual small k
+      } else {
+        // A heap of size k gets slow for large k: select, then sort only the k selected.
+        const auto kth_it = items.begin() + static_cast<std::ptrdiff_t>(keep - 1);
+        std::nth_element(items.begin(), kth_it, items.end(), ByLogitDescending{});
+        std::sort(items.begin(), kth_it, ByLogitDescending{});
+      }
       const float kth = items[keep - 1].logit;
       // Ties of the k-th value may sit anywhere in the unsorted tail: gather them after it, then
       // order them by id (they all rank after the tied ones already kept, in the total order).
@@ -60,6 +68,8 @@ class TopK final : public Processor {
   std::unique_ptr<Processor> clone() const override { return std::make_unique<TopK>(*this); }
 
  private:
+  static constexpr size_t kHeapUpTo = 256;
+
   int k_;
   size_t min_keep_;
 };
