@@ -27,14 +27,23 @@ class Greedy final : public Processor {
   void apply(Candidates& candidates) override {
     const std::span<const TokenLogit> items = candidates.items();
     if (items.empty()) fail(ErrorCategory::kInvalidArgument, "greedy: no candidates left");
-    // The max first (a fast reduction), then the lowest id holding it (a rarely taken branch).
+    // The max first (a fast reduction), then the lowest id holding it: four branch-free running
+    // minima (conditional moves), as in max_logit.
     const float max = detail::max_logit(items);
     if (max == detail::kNegInf) detail::fail_no_finite_logit(items.size());
-    int32_t best = std::numeric_limits<int32_t>::max();
-    for (const TokenLogit& t : items) {
-      if (t.logit == max && t.id < best) best = t.id;
+    constexpr int32_t kNone = std::numeric_limits<int32_t>::max();
+    const auto id_if_max = [max](const TokenLogit& t) { return t.logit == max ? t.id : kNone; };
+    int32_t b0 = kNone, b1 = kNone, b2 = kNone, b3 = kNone;
+    const size_t n = items.size();
+    size_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+      b0 = std::min(b0, id_if_max(items[i]));
+      b1 = std::min(b1, id_if_max(items[i + 1]));
+      b2 = std::min(b2, id_if_max(items[i + 2]));
+      b3 = std::min(b3, id_if_max(items[i + 3]));
     }
-    candidates.select(best);
+    for (; i < n; ++i) b0 = std::min(b0, id_if_max(items[i]));
+    candidates.select(std::min(std::min(b0, b1), std::min(b2, b3)));
   }
 
   std::unique_ptr<Processor> clone() const override { return std::make_unique<Greedy>(*this); }
