@@ -24,24 +24,37 @@ class GuidedModel {
  public:
   static GuidedModel load(const std::filesystem::path& base_dir,
                           const std::vector<std::filesystem::path>& arm_dirs = {}) {
-    Tokenizer tokenizer = Tokenizer::from_file(base_dir);
-    std::vector<model::Transformer> arms;
+    // Tokenizers are compared before the (larger) weights are loaded.
+    const Tokenizer base_tokenizer = Tokenizer::from_file(base_dir);
+    std::vector<Tokenizer> arm_tokenizers;
     for (const auto& dir : arm_dirs) {
-      const Tokenizer arm_tokenizer = Tokenizer::from_file(dir);
-      if (arm_tokenizer.fingerprint() != tokenizer.fingerprint()) {
-        fail(ErrorCategory::kInvalidArgument, "the tokenizer of ARM ", dir.string(),
-             " differs from the base model's (", base_dir.string(), "; ", arm_tokenizer.vocab_size(),
-             " vs ", tokenizer.vocab_size(),
-             " tokens): GenARM needs base and ARMs to share one tokenizer");
-      }
+      arm_tokenizers.push_back(Tokenizer::from_file(dir));
+      check_tokenizer(base_tokenizer, base_dir.string(), arm_tokenizers.back(), dir.string());
     }
-    GuidedModel m(std::move(tokenizer), model::Transformer::load(base_dir));
-    check_causal(m.base_, base_dir);
-    for (const auto& dir : arm_dirs) {
-      m.arms_.push_back(model::Transformer::load(dir));
-      check_causal(m.arms_.back(), dir);
+    std::vector<Part> arms;
+    for (size_t i = 0; i < arm_dirs.size(); ++i) {
+      arms.push_back(Part{arm_dirs[i].string(), arm_tokenizers[i], model::Transformer::load(arm_dirs[i])});
     }
-    m.check_vocabulary(base_dir, arm_dirs);
+    return assemble(Part{base_dir.string(), base_tokenizer, model::Transformer::load(base_dir)}, std::move(arms));
+  }
+
+  // One loaded model with its tokenizer and a name for messages (its folder).
+  struct Part {
+    std::string name;
+    Tokenizer tokenizer;
+    model::Transformer model;
+  };
+  // Builds from models loaded elsewhere (shared weights: nothing is copied).
+  static GuidedModel assemble(Part base, std::vector<Part> arms) {
+    for (const auto& a : arms) check_tokenizer(base.tokenizer, base.name, a.tokenizer, a.name);
+    GuidedModel m(base.tokenizer, base.model);
+    check_causal(m.base_, base.name);
+    for (auto& a : arms) {
+      check_causal(a.model, a.name);
+      m.arms_.push_back(a.model);
+      m.arm_names_.push_back(a.name);
+    }
+    m.check_vocabulary(base.name);
     return m;
   }
 
@@ -81,27 +94,35 @@ class GuidedModel {
   GuidedModel(Tokenizer tokenizer, model::Transformer base)
       : tokenizer_(std::move(tokenizer)), base_(std::move(base)) {}
 
-  static void check_causal(const model::Transformer& m, const std::filesystem::path& dir) {
+  static void check_tokenizer(const Tokenizer& base, const std::string& base_name, const Tokenizer& arm,
+                              const std::string& arm_name) {
+    if (arm.fingerprint() != base.fingerprint()) {
+      fail(ErrorCategory::kInvalidArgument, "the tokenizer of ARM ", arm_name,
+           " differs from the base model's (", base_name, "; ", arm.vocab_size(), " vs ",
+           base.vocab_size(), " tokens): GenARM needs base and ARMs to share one tokenizer");
+    }
+  }
+  static void check_causal(const model::Transformer& m, const std::string& name) {
     if (m.is_reward_model()) {
-      fail(ErrorCategory::kInvalidArgument, dir.string(), " is a ", m.config().architecture,
+      fail(ErrorCategory::kInvalidArgument, name, " is a ", m.config().architecture,
            " (a trajectory reward model); the base and ARMs must be causal LMs");
     }
   }
-  void check_vocabulary(const std::filesystem::path& base_dir,
-                        const std::vector<std::filesystem::path>& arm_dirs) const {
-    const auto check = [&](const model::Transformer& m, const std::filesystem::path& dir) {
+  void check_vocabulary(const std::string& base_name) const {
+    const auto check = [&](const model::Transformer& m, const std::string& name) {
       if (static_cast<size_t>(m.vocab_size()) < vocab_size()) {
-        fail(ErrorCategory::kInvalidArgument, dir.string(), ": vocab_size ", m.vocab_size(),
+        fail(ErrorCategory::kInvalidArgument, name, ": vocab_size ", m.vocab_size(),
              " is smaller than its tokenizer's ", vocab_size(), " tokens");
       }
     };
-    check(base_, base_dir);
-    for (size_t i = 0; i < arms_.size(); ++i) check(arms_[i], arm_dirs[i]);
+    check(base_, base_name);
+    for (size_t i = 0; i < arms_.size(); ++i) check(arms_[i], arm_names_[i]);
   }
 
   Tokenizer tokenizer_;
   model::Transformer base_;
   std::vector<model::Transformer> arms_;
+  std::vector<std::string> arm_names_;
 };
 
 }  // namespace genarm
