@@ -118,15 +118,23 @@ inline Activation parse_activation(const JsonView& v) {
        "' is not supported (silu, gelu, gelu_new, gelu_pytorch_tanh, relu)");
 }
 
+// A special-token id; negative ids (the original LLaMA conversion writes "pad_token_id": -1, and
+// transformers loads it) match no token and are treated as absent.
+inline std::optional<int32_t> token_id(const JsonView& v) {
+  const int64_t id = v.as_int_in(INT32_MIN, INT32_MAX);
+  if (id < 0) return std::nullopt;
+  return static_cast<int32_t>(id);
+}
+
 inline std::vector<int32_t> parse_token_ids(const JsonView& v) {
   std::vector<int32_t> ids;
   if (v.is_null()) return ids;
   if (v.is_array()) {
     for (size_t i = 0; i < v.size(); ++i) {
-      ids.push_back(static_cast<int32_t>(v.at(i).as_int_in(0, INT32_MAX)));
+      if (auto id = token_id(v.at(i))) ids.push_back(*id);
     }
-  } else {
-    ids.push_back(static_cast<int32_t>(v.as_int_in(0, INT32_MAX)));
+  } else if (auto id = token_id(v)) {
+    ids.push_back(*id);
   }
   return ids;
 }
@@ -136,9 +144,9 @@ inline std::optional<int32_t> optional_token_id(const JsonView& root, std::strin
   if (!v) return std::nullopt;
   if (v->is_array()) {  // some configs list several; the first is the canonical one
     if (v->size() == 0) return std::nullopt;
-    return static_cast<int32_t>(v->at(size_t{0}).as_int_in(0, INT32_MAX));
+    return token_id(v->at(size_t{0}));
   }
-  return static_cast<int32_t>(v->as_int_in(0, INT32_MAX));
+  return token_id(*v);
 }
 
 // RoPE parameters from either layout (5.x rope_parameters; 4.x rope_theta + rope_scaling).
