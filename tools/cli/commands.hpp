@@ -14,5 +14,6 @@ int run_generate(const Argv& args);
 int run_tokenize(const Argv& args);
 int run_detokenize(const Argv& args);
 int run_score(const Argv& args);
+int run_eval(const Argv& args);
 
 }  // namespace genarm::cli

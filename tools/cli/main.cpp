@@ -19,6 +19,7 @@ struct Command {
 
 const Command kCommands[] = {
     {"generate", genarm::cli::run_generate, "guided generation: a base model steered by ARMs (GenARM)"},
+    {"eval", genarm::cli::run_eval, "compare decoding methods on prompts: sentiment, rewards, length, plots"},
     {"score", genarm::cli::run_score, "ARM reward of responses: sum_t log pi_arm(y_t | x, y_<t)"},
     {"tokenize", genarm::cli::run_tokenize, "text to token ids, as Hugging Face tokenizers does"},
     {"detokenize", genarm::cli::run_detokenize, "token ids to text"},

@@ -90,8 +90,10 @@ class SvgPlot {
       for (size_t i = 0; i < s.x.size(); ++i) {
         svg += fmt("<circle cx=\"%g\" cy=\"%g\" r=\"4.5\" fill=\"%s\"/>\n", px(s.x[i]), py(s.y[i]), colour);
         if (i < s.labels.size() && !s.labels[i].empty()) {
-          svg += fmt("<text x=\"%g\" y=\"%g\" font-size=\"11\" fill=\"#333\">%s</text>\n", px(s.x[i]) + 7, py(s.y[i]) - 6,
-                     escape(s.labels[i]).c_str());
+          // Labels near the right edge go to the left of their point, so they stay inside.
+          const bool left = px(s.x[i]) > W - R - 60;
+          svg += fmt("<text x=\"%g\" y=\"%g\" font-size=\"11\" fill=\"#333\" text-anchor=\"%s\">%s</text>\n",
+                     px(s.x[i]) + (left ? -7 : 7), py(s.y[i]) - 6, left ? "end" : "start", escape(s.labels[i]).c_str());
         }
       }
       const double ly = T + 10 + 20.0 * static_cast<double>(k);

@@ -1,0 +1,338 @@
+// The evaluation behind `genarm eval` and `genarm demo`: runs methods over prompts, scores each
+// generation (AFINN sentiment, length, ARM rewards, a trajectory RM's score), writes one JSON line
+// per generation as it completes (so a re-run can resume), then summarises into a table (terminal,
+// CSV, JSON) and SVG plots.
+#pragma once
+
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <numeric>
+
+#include "genarm/eval/afinn.hpp"
+#include "genarm/generate/result_json.hpp"
+#include "genarm/eval/svg_plot.hpp"
+#include "genarm/guidance/arm_reward.hpp"
+#include "genarm/io/jsonl.hpp"
+#include "methods.hpp"
+
+namespace genarm::cli {
+
+struct EvalPrompt {
+  nlohmann::json id;
+  std::string text;
+};
+
+inline std::vector<EvalPrompt> read_prompts(const std::filesystem::path& path, size_t limit) {
+  io::JsonlReader reader(path);
+  std::vector<EvalPrompt> out;
+  while (auto record = reader.next()) {
+    const io::JsonView v(*record, reader.where());
+    v.expect_object(ErrorCategory::kFormat);
+    EvalPrompt p;
+    p.id = record->contains("id") ? (*record)["id"] : nlohmann::json(out.size());
+    p.text = v.at("prompt", ErrorCategory::kFormat).as_string(ErrorCategory::kFormat);
+    out.push_back(std::move(p));
+    if (limit > 0 && out.size() >= limit) break;
+  }
+  if (out.empty()) fail(ErrorCategory::kFormat, path.string(), ": no prompts");
+  return out;
+}
+
+// Scores generations: sentiment, ARM rewards, RM score. Judges are loaded once.
+class Judges {
+ public:
+  Judges(ModelCache& cache, const std::vector<std::string>& arms, const std::string& rm,
+         std::optional<eval::AfinnScorer> afinn, ThreadPool* pool)
+      : afinn_(std::move(afinn)) {
+    for (const auto& a : arms) {
+      arm_names_.push_back(std::filesystem::path(resolve_model(a)).filename().string());
+      arms_.emplace_back(cache.model(a));
+      arms_.back().set_thread_pool(pool);
+      vocab_ = cache.tokenizer(a).vocab_size();
+    }
+    if (!rm.empty()) {
+      rm_name_ = std::filesystem::path(resolve_model(rm)).filename().string();
+      rm_ = std::make_unique<model::Transformer>(cache.model(rm));
+      if (!rm_->is_reward_model()) {
+        fail(ErrorCategory::kInvalidArgument, "--rm ", rm, " is a ", rm_->config().architecture,
+             ", not a *ForSequenceClassification reward model");
+      }
+      rm_state_ = std::make_unique<model::SequenceState>(rm_->new_sequence());
+      rm_state_->set_thread_pool(pool);
+    }
+  }
+
+  bool has_sentiment() const { return afinn_.has_value(); }
+  const std::vector<std::string>& arm_names() const { return arm_names_; }
+  const std::string& rm_name() const { return rm_name_; }
+
+  void score(const std::vector<int32_t>& prompt, const GenerationResult& r, nlohmann::json& out) {
+    if (afinn_) out["sentiment"] = afinn_->score(r.text);
+    if (!arms_.empty()) {
+      nlohmann::json rewards = nlohmann::json::object();
+      for (size_t i = 0; i < arms_.size(); ++i) {
+        rewards[arm_names_[i]] = r.ids.empty() ? 0.0 : arm_score(arms_[i], prompt, r.ids, vocab_).reward;
+      }
+      out["arm_rewards"] = rewards;
+    }
+    if (rm_) {
+      rm_state_->clear();
+      rm_->forward(*rm_state_, prompt);
+      if (!r.ids.empty()) rm_->forward(*rm_state_, r.ids);
+      out["rm_score"] = rm_->reward(*rm_state_);
+    }
+  }
+
+ private:
+  std::optional<eval::AfinnScorer> afinn_;
+  std::vector<std::string> arm_names_;
+  std::vector<TransformerSource> arms_;
+  size_t vocab_ = 0;
+  std::string rm_name_;
+  std::unique_ptr<model::Transformer> rm_;
+  std::unique_ptr<model::SequenceState> rm_state_;
+};
+
+// A method's aggregate over its result lines.
+struct Summary {
+  std::string label;
+  MethodSpec spec;
+  size_t n = 0;
+  double sentiment = 0, positive = 0, new_tokens = 0, seconds = 0, rm = 0;
+  std::map<std::string, double> arm_rewards;
+  double ms_per_token() const { return new_tokens > 0 ? 1000.0 * seconds / new_tokens : 0; }  // both are means
+};
+
+inline std::string slug(const std::string& label) {
+  std::string s;
+  for (char c : label) s += (std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-') ? c : '_';
+  return s;
+}
+
+inline Summary summarise(const MethodSpec& spec, const std::filesystem::path& results) {
+  Summary s;
+  s.label = spec.label;
+  s.spec = spec;
+  io::JsonlReader reader(results);
+  while (auto line = reader.next()) {
+    const auto& j = *line;
+    ++s.n;
+    if (j.contains("sentiment")) {
+      const double v = j["sentiment"].get<double>();
+      s.sentiment += v;
+      s.positive += v > 0 ? 1 : 0;
+    }
+    s.new_tokens += j.value("new_tokens", 0.0);
+    s.seconds += j.value("seconds", 0.0);
+    if (j.contains("rm_score")) s.rm += j["rm_score"].get<double>();
+    if (j.contains("arm_rewards")) {
+      for (const auto& [name, v] : j["arm_rewards"].items()) s.arm_rewards[name] += v.get<double>();
+    }
+  }
+  if (s.n > 0) {
+    const double n = static_cast<double>(s.n);
+    s.sentiment /= n, s.positive /= n, s.new_tokens /= n, s.rm /= n;
+    s.seconds /= n;
+    for (auto& [name, v] : s.arm_rewards) v /= n;
+  }
+  return s;
+}
+
+// Progress on stderr: a redrawn bar on a terminal, a line per 10% otherwise.
+class Progress {
+ public:
+  Progress(std::string label, size_t total) : label_(std::move(label)), total_(total), tty_(::isatty(2)) {}
+  void update(size_t done, double tokens_per_second) {
+    if (tty_) {
+      const int width = 30;
+      const int filled = static_cast<int>(width * done / std::max<size_t>(total_, 1));
+      std::fprintf(stderr, "\r  %-34.34s [%s%s] %zu/%zu  %.0f tok/s ", label_.c_str(), std::string(static_cast<size_t>(filled), '#').c_str(),
+                   std::string(static_cast<size_t>(width - filled), '.').c_str(), done, total_, tokens_per_second);
+      if (done == total_) std::fprintf(stderr, "\n");
+    } else if (done == total_ || done * 10 / std::max<size_t>(total_, 1) != last_decile_) {
+      last_decile_ = done * 10 / std::max<size_t>(total_, 1);
+      std::fprintf(stderr, "  %s: %zu/%zu prompts, %.0f tok/s\n", label_.c_str(), done, total_, tokens_per_second);
+    }
+  }
+
+ private:
+  std::string label_;
+  size_t total_;
+  bool tty_;
+  size_t last_decile_ = 0;
+};
+
+struct EvalOptions {
+  std::filesystem::path out_dir;
+  bool resume = false;
+  uint64_t seed = 0;
+  bool quiet = false;
+};
+
+// Runs `spec` over `prompts`, appending to out_dir/results/<slug>.jsonl (skipping prompts already
+// there when resuming), then summarises the file.
+inline Summary run_method_eval(const MethodSpec& spec, const std::vector<EvalPrompt>& prompts, ModelCache& cache,
+                               const MethodDefaults& defaults, Judges& judges, const EvalOptions& options) {
+  const auto dir = options.out_dir / "results";
+  std::filesystem::create_directories(dir);
+  const auto path = dir / (slug(spec.label) + ".jsonl");
+  std::set<std::string> done;
+  if (options.resume && std::filesystem::exists(path)) {
+    io::JsonlReader reader(path);
+    while (auto line = reader.next()) done.insert((*line).value("id", nlohmann::json()).dump());
+  }
+  MethodRunner runner(spec, cache, defaults);
+  io::JsonlWriter writer(path, options.resume);
+  Progress progress(spec.label, prompts.size());
+  double tokens = 0, seconds = 0;
+  size_t finished = 0;
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    const auto& p = prompts[i];
+    if (!done.count(p.id.dump())) {
+      const Prompts ids{runner.tokenizer().encode(p.text), {}};
+      const GenerationResult r = runner.run(ids, options.seed + i);
+      nlohmann::json out = to_json(r);
+      out["id"] = p.id;
+      out["prompt"] = p.text;
+      out["method"] = spec.label;
+      judges.score(ids.base, r, out);
+      writer.write(out);
+      tokens += static_cast<double>(r.ids.size());
+      seconds += r.prefill_seconds + r.decode_seconds;
+    }
+    ++finished;
+    if (!options.quiet) progress.update(finished, seconds > 0 ? tokens / seconds : 0.0);
+  }
+  return summarise(spec, path);
+}
+
+inline void print_table(const std::vector<Summary>& rows, const Judges& judges) {
+  std::printf("\n%-50s %5s", "method", "n");
+  if (judges.has_sentiment()) std::printf(" %10s %9s", "sentiment", "positive");
+  std::printf(" %10s", "new tok");
+  for (const auto& a : judges.arm_names()) std::printf(" %16.16s", ("r:" + a).c_str());
+  if (!judges.rm_name().empty()) std::printf(" %12.12s", ("rm:" + judges.rm_name()).c_str());
+  std::printf(" %9s\n", "ms/token");
+  for (const auto& s : rows) {
+    std::printf("%-50.50s %5zu", s.label.c_str(), s.n);
+    if (judges.has_sentiment()) std::printf(" %10.2f %8.1f%%", s.sentiment, 100 * s.positive);
+    std::printf(" %10.1f", s.new_tokens);
+    for (const auto& a : judges.arm_names()) {
+      auto it = s.arm_rewards.find(a);
+      std::printf(" %16.2f", it == s.arm_rewards.end() ? 0.0 : it->second);
+    }
+    if (!judges.rm_name().empty()) std::printf(" %12.3f", s.rm);
+    std::printf(" %9.2f\n", s.ms_per_token());
+  }
+}
+
+inline void write_tables(const std::vector<Summary>& rows, const Judges& judges, const std::filesystem::path& dir) {
+  nlohmann::json all = nlohmann::json::array();
+  std::string csv = "method,n,sentiment,positive,new_tokens,ms_per_token,rm_score";
+  for (const auto& a : judges.arm_names()) csv += ",arm_reward:" + a;
+  csv += "\n";
+  for (const auto& s : rows) {
+    nlohmann::json j{{"method", s.label}, {"n", s.n}, {"new_tokens", s.new_tokens}, {"ms_per_token", s.ms_per_token()}};
+    if (judges.has_sentiment()) j["sentiment"] = s.sentiment, j["positive"] = s.positive;
+    if (!judges.rm_name().empty()) j["rm_score"] = s.rm;
+    j["arm_rewards"] = s.arm_rewards;
+    all.push_back(j);
+    char buf[256];
+    std::snprintf(buf, sizeof buf, "\"%s\",%zu,%.4f,%.4f,%.3f,%.4f,%.4f", s.label.c_str(), s.n, s.sentiment, s.positive,
+                  s.new_tokens, s.ms_per_token(), s.rm);
+    csv += buf;
+    for (const auto& a : judges.arm_names()) {
+      auto it = s.arm_rewards.find(a);
+      csv += "," + std::to_string(it == s.arm_rewards.end() ? 0.0 : it->second);
+    }
+    csv += "\n";
+  }
+  std::ofstream(dir / "table.json") << all.dump(2) << "\n";
+  std::ofstream(dir / "table.csv") << csv;
+}
+
+// reward_vs_beta.svg: each ARM set's GenARM runs over beta (base as reference);
+// pareto.svg: runs with two ARMs, one point per weight setting, objective 1 vs objective 2.
+inline std::vector<std::filesystem::path> write_plots(const std::vector<Summary>& rows, const Judges& judges,
+                                                      const std::filesystem::path& dir) {
+  std::vector<std::filesystem::path> written;
+  const bool sentiment = judges.has_sentiment();
+  const auto objective = [&](const Summary& s) {
+    if (sentiment) return s.sentiment;
+    return s.arm_rewards.empty() ? 0.0 : s.arm_rewards.begin()->second;
+  };
+  const std::string y_name = sentiment ? "mean AFINN sentiment" : "mean reward (" + judges.arm_names().front() + ")";
+  // Reward vs beta, per single-ARM set.
+  std::map<std::string, eval::PlotSeries> by_arm;
+  for (const auto& s : rows) {
+    if (s.spec.kind != "genarm" || s.spec.arms.size() > 1 || !s.spec.weights.empty()) continue;
+    const std::string arm = s.spec.arms.empty() ? "GenARM" : "GenARM " + s.spec.arms[0];
+    auto& series = by_arm[arm];
+    series.name = arm;
+    series.x.push_back(s.spec.beta);
+    series.y.push_back(objective(s));
+    series.labels.push_back("");
+  }
+  if (!by_arm.empty() && (sentiment || !judges.arm_names().empty())) {
+    eval::SvgPlot plot("Reward vs beta (GenARM, lower beta = stronger guidance)", "beta (log scale)", y_name);
+    plot.set_log_x(true);
+    for (auto& [name, series] : by_arm) {
+      std::vector<size_t> order(series.x.size());
+      std::iota(order.begin(), order.end(), 0);
+      std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return series.x[a] < series.x[b]; });
+      eval::PlotSeries sorted{series.name, {}, {}, {}, true};
+      for (size_t i : order) sorted.x.push_back(series.x[i]), sorted.y.push_back(series.y[i]);
+      if (sorted.x.size() > 0) plot.add(sorted);
+    }
+    for (const auto& s : rows) {
+      if (s.spec.kind == "base" && s.spec.model.empty()) {
+        eval::PlotSeries base{"base alone", {}, {}, {}, true};
+        for (const auto& [name, series] : by_arm) {
+          for (double b : series.x) base.x.push_back(b), base.y.push_back(objective(s));
+          break;
+        }
+        std::sort(base.x.begin(), base.x.end());
+        plot.add(base);
+      }
+    }
+    plot.write(dir / "reward_vs_beta.svg");
+    written.push_back(dir / "reward_vs_beta.svg");
+  }
+  // Pareto front across weights of two ARMs.
+  eval::PlotSeries front{"GenARM, weights w1/w2", {}, {}, {}, true};
+  std::vector<std::pair<double, size_t>> order;
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const auto& s = rows[i];
+    if (s.spec.kind == "genarm" && s.spec.weights.size() == 2) order.emplace_back(s.spec.weights[0], i);
+  }
+  if (order.size() >= 2) {
+    std::sort(order.begin(), order.end());
+    const bool use_length = sentiment;  // toy family: positive vs concise (fewer tokens)
+    for (const auto& [w, i] : order) {
+      const auto& s = rows[i];
+      front.x.push_back(objective(s));
+      front.y.push_back(use_length ? s.new_tokens
+                                   : (s.arm_rewards.size() > 1 ? std::next(s.arm_rewards.begin())->second : 0.0));
+      char label[64];
+      std::snprintf(label, sizeof label, "%g/%g", s.spec.weights[0], s.spec.weights[1]);
+      front.labels.push_back(label);
+    }
+    eval::SvgPlot plot("Trade-off across ARM weights (one decoding run per point, no retraining)", y_name,
+                       use_length ? "mean new tokens (lower = more concise)" : "mean reward (ARM 2)");
+    plot.add(front);
+    plot.write(dir / "pareto.svg");
+    written.push_back(dir / "pareto.svg");
+  }
+  return written;
+}
+
+}  // namespace genarm::cli
