@@ -244,10 +244,39 @@ inline void parse_llama_family(const JsonView& root, ModelConfig& c) {
   if (root.has("pretraining_tp") && root.at("pretraining_tp").as_int() != 1) {
     // Only changes how HF splits matmuls; the mathematics is the same.
   }
-  // Mistral enables local attention through sliding_window; Qwen2 only with use_sliding_window.
-  if (root.has("sliding_window") &&
-      (c.model_type != "qwen2" || root.get_bool("use_sliding_window", false))) {
-    c.sliding_window = positive(root, "sliding_window");
+  // Local attention as each config class defines it. Llama has none, whatever the file says.
+  // MistralConfig(sliding_window=4096): an absent key means 4096, null disables it.
+  // Qwen2: only with use_sliding_window, and only on layers >= max_window_layers (default 28), or
+  // those transformers 5 lists as "sliding_attention" in layer_types.
+  const bool has_window_key = root.json().contains("sliding_window");
+  const auto window = [&] { return has_window_key ? positive(root, "sliding_window") : int64_t{4096}; };
+  if (c.model_type == "mistral") {
+    if (!has_window_key || root.has("sliding_window")) c.sliding_window = window();
+  } else if (c.model_type == "qwen2" && root.get_bool("use_sliding_window", false) &&
+             (!has_window_key || root.has("sliding_window"))) {
+    int64_t sliding_layers = 0;
+    std::string key = "max_window_layers";
+    if (auto types = root.find("layer_types")) {
+      key = "layer_types";
+      types->expect_array();
+      if (static_cast<int64_t>(types->size()) != c.num_hidden_layers) {
+        fail(ErrorCategory::kConfig, root.origin(), ": key 'layer_types': ", types->size(),
+             " entries for num_hidden_layers ", c.num_hidden_layers);
+      }
+      for (size_t i = 0; i < types->size(); ++i) {
+        if (types->at(i).as_string() == "sliding_attention") ++sliding_layers;
+      }
+    } else {
+      const int64_t full = root.has("max_window_layers") ? root.at("max_window_layers").as_int_in(0, INT64_C(1) << 40) : 28;
+      sliding_layers = std::max<int64_t>(0, c.num_hidden_layers - full);
+    }
+    if (sliding_layers == c.num_hidden_layers) {
+      c.sliding_window = window();
+    } else if (sliding_layers > 0) {
+      fail(ErrorCategory::kUnsupported, root.origin(), ": key '", key, "': ", sliding_layers, " of ",
+           c.num_hidden_layers, " layers use sliding-window attention and the others full attention; "
+           "mixing them is not supported");
+    }
   }
 }
 
