@@ -88,6 +88,11 @@ std::vector<ArchCase> architecture_cases() {
       {"MistralSlidingWindow7", mistral(7)},
       {"MistralSlidingWindow70", mistral(70)},
       {"MistralSlidingWindow7F16", mistral(7), DType::kF16},
+      // Qwen2's window applies only to layers >= max_window_layers; LlamaAttention has none.
+      {"Qwen2SlidingWindowOnNoLayer", patched(qwen2, {{"use_sliding_window", true}, {"max_window_layers", 28}})},
+      {"Qwen2SlidingWindowOnEveryLayer",
+       patched(qwen2, {{"use_sliding_window", true}, {"sliding_window", 9}, {"max_window_layers", 0}})},
+      {"LlamaIgnoresSlidingWindowKey", patched(llama_config(59, 32, 2, 4, 2, 64), {{"sliding_window", 5}})},
       {"Gpt2GeluErf", gpt2_erf},
       {"Gpt2GeluErfF16", gpt2_erf, DType::kF16},
       {"Gpt2GeluNewScaledByInverseLayer",
