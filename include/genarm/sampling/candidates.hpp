@@ -243,9 +243,20 @@ class Candidates {
   // sorted array stays sorted). Returns the new size.
   template <typename Predicate>
   size_t keep_if(Predicate keep) {
+    return keep_if_index([&](size_t i) { return keep(items_[i]); });
+  }
+
+  // keep_if with the predicate given the item's current index i (for per-index side data). The
+  // predicate is evaluated for index i before any item at index >= i is moved.
+  template <typename Predicate>
+  size_t keep_if_index(Predicate keep) {
+    // Branch-free compaction: each item is copied to the cursor, which advances only if kept (a
+    // branch would mispredict whenever about half the candidates survive).
     size_t out = 0;
     for (size_t i = 0; i < size_; ++i) {
-      if (keep(items_[i])) items_[out++] = items_[i];
+      const bool kept = keep(i);
+      items_[out] = items_[i];
+      out += kept;
     }
     size_ = out;
     return out;

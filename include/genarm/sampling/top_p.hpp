@@ -100,15 +100,17 @@ class TopP final : public Processor {
     }
     // Buckets before the crossing are kept whole (compacted in place, order preserved); the
     // crossing bucket's members are set aside with their weights, sorted, and walked.
+    // Branch-free: every item is written to both destinations and the cursors advance only where
+    // it belongs (a branch here is a coin flip when the nucleus is half the vocabulary).
     size_t out = 0;
     size_t spilled = 0;
     for (size_t i = 0; i < n; ++i) {
       const size_t b = histogram_.bucket(i);
-      if (b < crossing.bucket) {
-        items[out++] = items[i];
-      } else if (b == crossing.bucket) {
-        spill_[spilled++] = Weighted{items[i], weights_[i]};
-      }
+      const TokenLogit t = items[i];
+      items[out] = t;
+      spill_[spilled] = Weighted{t, weights_[i]};
+      out += b < crossing.bucket;
+      spilled += b == crossing.bucket;
     }
     std::sort(
         spill_.begin(), spill_.begin() + static_cast<std::ptrdiff_t>(spilled),

@@ -95,11 +95,7 @@ class Typical final : public Processor {
       }
     }
 
-    size_t out = 0;
-    for (size_t i = 0; i < n; ++i) {
-      if (distance_[i] <= cutoff) items[out++] = items[i];
-    }
-    candidates.truncate(out);
+    candidates.keep_if_index([&](size_t i) { return distance_[i] <= cutoff; });
   }
 
   std::unique_ptr<Processor> clone() const override { return std::make_unique<Typical>(*this); }
