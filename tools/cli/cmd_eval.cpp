@@ -32,16 +32,6 @@ std::string fmt_number(double v) {
 
 }  // namespace
 
-std::vector<MethodSpec> toy_reference_methods() {
-  std::vector<MethodSpec> m;
-  for (const char* spec : {"base", "genarm:arms=toy-arm-positive,beta=2", "genarm:arms=toy-arm-positive,beta=1",
-                           "genarm:arms=toy-arm-positive,beta=0.5", "genarm:arms=toy-arm-concise,beta=1",
-                           "genarm:arms=toy-arm-positive/toy-arm-concise,weights=0.5/0.5,beta=0.5"}) {
-    m.push_back(parse_method(spec));
-  }
-  return m;
-}
-
 int run_eval(const Argv& argv) {
   Args args("eval", concat({guidance_options(),
                             {{"--rm", "DIR", "trajectory reward model (*ForSequenceClassification) to score with"},

@@ -15,5 +15,6 @@ int run_tokenize(const Argv& args);
 int run_detokenize(const Argv& args);
 int run_score(const Argv& args);
 int run_eval(const Argv& args);
+int run_demo(const Argv& args);
 
 }  // namespace genarm::cli

@@ -335,4 +335,16 @@ inline std::vector<std::filesystem::path> write_plots(const std::vector<Summary>
   return written;
 }
 
+// The toy family's reference set (models/MODELS.md): base; GenARM positive at beta 2, 1, 0.5;
+// concise at beta 1; positive 0.5 + concise 0.5 at beta 0.5.
+inline std::vector<MethodSpec> toy_reference_methods() {
+  std::vector<MethodSpec> m;
+  for (const char* spec : {"base", "genarm:arms=toy-arm-positive,beta=2", "genarm:arms=toy-arm-positive,beta=1",
+                           "genarm:arms=toy-arm-positive,beta=0.5", "genarm:arms=toy-arm-concise,beta=1",
+                           "genarm:arms=toy-arm-positive/toy-arm-concise,weights=0.5/0.5,beta=0.5"}) {
+    m.push_back(parse_method(spec));
+  }
+  return m;
+}
+
 }  // namespace genarm::cli

@@ -18,6 +18,7 @@ struct Command {
 };
 
 const Command kCommands[] = {
+    {"demo", genarm::cli::run_demo, "GenARM on the bundled toy models: side-by-side texts, table, plots"},
     {"generate", genarm::cli::run_generate, "guided generation: a base model steered by ARMs (GenARM)"},
     {"eval", genarm::cli::run_eval, "compare decoding methods on prompts: sentiment, rewards, length, plots"},
     {"score", genarm::cli::run_score, "ARM reward of responses: sum_t log pi_arm(y_t | x, y_<t)"},
