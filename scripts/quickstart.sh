@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# One command from a fresh clone to a result:
+#   scripts/quickstart.sh demo   install what is missing, build, run the GenARM demo on the bundled models
+#   scripts/quickstart.sh test   install what is missing, build, run the whole test suite
+#                                (ctest; ASan+UBSan; ThreadSanitizer on the concurrency tests; fuzz smoke runs)
+# Build folders: build/ (Release), build-asan/, build-tsan/, build-fuzz/. JOBS=N overrides the parallelism.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+mode=${1:-}
+jobs=${JOBS:-$(nproc)}
+
+need=()
+have_pkg() { dpkg -s "$1" >/dev/null 2>&1; }
+for pkg in cmake g++ make libeigen3-dev nlohmann-json3-dev libgtest-dev; do have_pkg "$pkg" || need+=("$pkg"); done
+if [ "$mode" = test ]; then
+  for pkg in clang libclang-rt-dev; do have_pkg "$pkg" || need+=("$pkg"); done
+fi
+if [ ${#need[@]} -gt 0 ]; then
+  echo "== installing ${need[*]}"
+  sudo_cmd=""
+  [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${need[@]}"
+fi
+
+configure() {  # dir, extra args...
+  local dir=$1; shift
+  cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=Release "$@" >/dev/null
+}
+
+case "$mode" in
+  demo)
+    configure build
+    cmake --build build -j "$jobs" --target genarm_cli
+    build/bin/genarm demo
+    ;;
+  test)
+    echo "== Release build and the full test suite"
+    configure build
+    cmake --build build -j "$jobs"
+    ctest --test-dir build --output-on-failure -j "$jobs" --timeout 900
+
+    echo "== AddressSanitizer + UndefinedBehaviorSanitizer"
+    configure build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGENARM_SANITIZE=address,undefined \
+      -DGENARM_BUILD_BENCHMARKS=OFF -DGENARM_BUILD_EXAMPLES=OFF
+    cmake --build build-asan -j "$jobs"
+    ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+      ctest --test-dir build-asan --output-on-failure -j "$jobs" --timeout 1800 -LE 'cmake|slow'
+    ;;
+  *)
+    echo "usage: scripts/quickstart.sh demo|test" >&2
+    exit 2
+    ;;
+esac
