@@ -120,6 +120,23 @@ TEST(Bpe, IgnoreMergesReturnsWholeWordsInTheVocabulary) {
   EXPECT_EQ(tokenize(ignoring, "abcbc"), (Ids{0, 3, 3}));
 }
 
+// Words are cut before characters that only ever start a token ("▁" here): the result must be
+// what merging the whole word gives.
+TEST(Bpe, WordsAreCutOnlyBeforeCharactersNoTokenContainsInside) {
+  const Vocab vocab{{"<unk>", 0}, {"\u2581", 1}, {"a", 2}, {"b", 3}, {"\u2581a", 4}, {"ab", 5}, {"\u2581ab", 6}};
+  BpeModel::Options options;
+  options.unk_token = "<unk>";
+  options.fuse_unk = true;
+  const BpeModel m(vocab, {{"\u2581", "a"}, {"a", "b"}, {"\u2581a", "b"}}, options);
+  EXPECT_EQ(m.boundary_chars(), (std::vector<std::string>{"\u2581"}));
+  EXPECT_EQ(tokenize(m, "\u2581ab\u2581a\u2581xy\u2581b"), (Ids{6, 4, 1, 0, 1, 3}));
+  // Unknown runs fuse within a chunk but not across the known "▁", in one piece or not.
+  EXPECT_EQ(tokenize(m, "xy\u2581z"), (Ids{0, 1, 0}));
+  // A prefix or suffix depends on the position in the word: no cutting then.
+  options.end_of_word_suffix = "</w>";
+  EXPECT_TRUE(BpeModel(vocab, {}, options).boundary_chars().empty());
+}
+
 // The textbook algorithm: repeatedly merge the leftmost occurrence of the lowest-ranked pair.
 Ids naive_bpe(const std::vector<std::string>& tokens_by_id, const Merges& merges,
               const std::vector<std::string>& chars, const std::map<std::string, int32_t>& ids) {

@@ -31,8 +31,8 @@ namespace detail {
 inline bool is_continuation(unsigned char b) { return (b & 0xC0) == 0x80; }
 }  // namespace detail
 
-// Decodes the sequence that starts at s[pos]; requires pos < s.size().
-inline Decoded decode(std::string_view s, size_t pos) noexcept {
+namespace detail {
+inline Decoded decode_multibyte(std::string_view s, size_t pos) noexcept {
   // Copy the (at most four) bytes of the sequence: the checks below then read a local array.
   unsigned char b[4] = {0, 0, 0, 0};
   const size_t avail = s.size() - pos < 4 ? s.size() - pos : 4;
@@ -66,6 +66,14 @@ inline Decoded decode(std::string_view s, size_t pos) noexcept {
             4, true};
   }
   return bad1;
+}
+}  // namespace detail
+
+// Decodes the sequence that starts at s[pos]; requires pos < s.size().
+inline Decoded decode(std::string_view s, size_t pos) noexcept {
+  const auto b0 = static_cast<unsigned char>(s[pos]);
+  if (b0 < 0x80) return {b0, 1, true};
+  return detail::decode_multibyte(s, pos);
 }
 
 // Decodes a sequence already known to be well-formed (hot loops over validated text).

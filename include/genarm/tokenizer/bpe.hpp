@@ -5,6 +5,9 @@
 // Merging uses a priority queue over a linked list of symbols, O(n log n) in the word length,
 // so a 100 kB word without spaces is fine. `ignore_merges` returns a word that is itself in the
 // vocabulary as one token. Dropout is refused (encoding must be deterministic).
+// Words are cut before "boundary" characters that no token contains except at its start (the
+// "▁" of SentencePiece vocabularies): provably no merge crosses such a cut, and without a
+// pre-tokenizer (Llama 2 style) it turns one prompt-sized word into cacheable words.
 // A bounded, sharded cache maps recent words (< 256 bytes, as in HF) to their ids.
 // Ownership: owns vocabulary, merges and cache. Thread-safety: thread-safe (the cache is
 // internally locked); callers pass their own BpeScratch.
@@ -188,15 +191,24 @@ class BpeModel {
         return;
       }
     }
-    const bool cacheable = cache_->enabled() && word.size() < detail::WordCache::kMaxWordBytes;
-    uint64_t hash = 0;
-    if (cacheable) {
-      hash = detail::hash_bytes(word);
-      if (cache_->lookup(word, hash, ids)) return;
+    // Cut the word before every "boundary" character (see find_boundary_chars): no merge can
+    // cross such a cut, so the chunks encode independently, and cache well. Without a
+    // pre-tokenizer (Llama 2 style) a whole prompt is one word; its chunks are "▁word"s.
+    if (has_boundaries_) {
+      size_t chunk = 0;
+      for (size_t i = 0; i < word.size();) {
+        const auto b = static_cast<unsigned char>(word[i]);
+        const uint32_t len = utf8::sequence_length(b);
+        if (i > chunk && boundary_leads_[b] && is_boundary(word.substr(i, len))) {
+          tokenize_chunk(word.substr(chunk, i - chunk), ids, scratch);
+          chunk = i;
+        }
+        i += len;
+      }
+      tokenize_chunk(word.substr(chunk), ids, scratch);
+      return;
     }
-    const size_t before = ids.size();
-    merge_word(word, ids, scratch);
-    if (cacheable) cache_->insert(word, hash, ids.data() + before, ids.size() - before);
+    tokenize_chunk(word, ids, scratch);
   }
 
   std::optional<int32_t> token_to_id(std::string_view token) const { return token_ids_.find(token); }
@@ -209,6 +221,9 @@ class BpeModel {
   size_t merge_count() const { return merges_.size(); }
   const Options& options() const { return options_; }
 
+  // The characters before which encoding cuts words (empty when the optimisation is off).
+  const std::vector<std::string>& boundary_chars() const { return boundary_chars_; }
+
   void fingerprint(detail::Hasher& h) const {
     h.str("bpe").u64(tokens_.size());
     for (size_t i = 0; i < tokens_.size(); ++i) h.boolean(present_[i]).str(tokens_[i]);
@@ -220,6 +235,55 @@ class BpeModel {
   }
 
  private:
+  void tokenize_chunk(std::string_view word, std::vector<int32_t>& ids, BpeScratch& scratch) const {
+    const bool cacheable = cache_->enabled() && word.size() < detail::WordCache::kMaxWordBytes;
+    uint64_t hash = 0;
+    if (cacheable) {
+      hash = detail::hash_bytes(word);
+      if (cache_->lookup(word, hash, ids)) return;
+    }
+    const size_t before = ids.size();
+    merge_word(word, ids, scratch);
+    if (cacheable) cache_->insert(word, hash, ids.data() + before, ids.size() - before);
+  }
+
+  bool is_boundary(std::string_view ch) const {
+    return std::binary_search(boundary_chars_.begin(), boundary_chars_.end(), ch);
+  }
+
+  // A character c is a boundary when c alone is a token and no token contains c anywhere but at
+  // its start. Then no merge joins what precedes an occurrence of c with what follows (the
+  // merged token would contain c inside), an unknown-character run never spans it (c itself is
+  // known), so cutting a word before c changes nothing. The continuing-subword prefix and the
+  // end-of-word suffix depend on word position, so they disable the cut.
+  void find_boundary_chars() {
+    boundary_chars_.clear();
+    boundary_leads_.fill(false);
+    has_boundaries_ = false;
+    if (!options_.continuing_subword_prefix.empty() || !options_.end_of_word_suffix.empty()) return;
+    std::vector<std::string> interior;
+    std::vector<std::string> single;
+    for (size_t id = 0; id < tokens_.size(); ++id) {
+      if (!present_[id]) continue;
+      const std::string& t = tokens_[id];
+      const uint32_t first = t.empty() ? 0 : utf8::sequence_length(static_cast<unsigned char>(t[0]));
+      if (!t.empty() && first == t.size()) single.push_back(t);
+      for (size_t i = first; i < t.size();) {
+        const uint32_t len = utf8::sequence_length(static_cast<unsigned char>(t[i]));
+        interior.push_back(t.substr(i, len));
+        i += len;
+      }
+    }
+    std::sort(interior.begin(), interior.end());
+    interior.erase(std::unique(interior.begin(), interior.end()), interior.end());
+    for (const std::string& c : single) {
+      if (!std::binary_search(interior.begin(), interior.end(), c)) boundary_chars_.push_back(c);
+    }
+    std::sort(boundary_chars_.begin(), boundary_chars_.end());
+    for (const std::string& c : boundary_chars_) boundary_leads_[static_cast<unsigned char>(c[0])] = true;
+    has_boundaries_ = !boundary_chars_.empty();
+  }
+
   void build(std::vector<std::pair<std::string, int32_t>> vocab,
              const std::vector<std::pair<std::string, std::string>>& merges) {
     int32_t max_id = -1;
@@ -267,6 +331,7 @@ class BpeModel {
       merge_list_.emplace_back(*a_id, *b_id);
     }
     if (options_.unk_token) unk_id_ = token_ids_.find(*options_.unk_token);
+    find_boundary_chars();
   }
 
   void add_symbol(BpeScratch& s, int32_t id, uint32_t length) const {
@@ -352,10 +417,14 @@ class BpeModel {
     std::push_heap(s.heap.begin(), s.heap.end(), later);
   }
 
-  // Min-heap order: lowest rank first, then leftmost position.
-  static bool later(const BpeScratch::Merge& a, const BpeScratch::Merge& b) {
-    return a.rank != b.rank ? a.rank > b.rank : a.pos > b.pos;
-  }
+  // Min-heap order: lowest rank first, then leftmost position. A function object (not a
+  // function pointer) so that the heap operations inline the comparison.
+  struct Later {
+    bool operator()(const BpeScratch::Merge& a, const BpeScratch::Merge& b) const {
+      return a.rank != b.rank ? a.rank > b.rank : a.pos > b.pos;
+    }
+  };
+  static constexpr Later later{};
 
   void merge_word(std::string_view word, std::vector<int32_t>& ids, BpeScratch& s) const {
     initial_symbols(word, s);
@@ -398,6 +467,9 @@ class BpeModel {
   std::vector<std::pair<int32_t, int32_t>> merge_list_;  // rank order, for the fingerprint
   std::array<int32_t, 256> byte_ids_{};
   std::optional<int32_t> unk_id_;
+  std::vector<std::string> boundary_chars_;  // sorted UTF-8 encodings
+  std::array<bool, 256> boundary_leads_{};
+  bool has_boundaries_ = false;
   std::shared_ptr<detail::WordCache> cache_;
 };
 

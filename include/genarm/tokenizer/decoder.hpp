@@ -115,14 +115,26 @@ class ByteLevelDecoder final : public Decoder {
       const size_t mark = bytes.size();
       bool mapped = true;
       for (size_t i = 0; i < token.size();) {
-        const utf8::Decoded d = utf8::decode(token, i);
-        const int b = d.valid ? detail::byte_level_char_to_byte(d.code_point) : -1;
+        // Byte-level characters are all below U+0144: one byte, or two with lead C2..C5.
+        const auto b0 = static_cast<unsigned char>(token[i]);
+        char32_t cp;
+        if (b0 < 0x80) {
+          cp = b0;
+          i += 1;
+        } else if (b0 >= 0xC2 && b0 <= 0xC5 && i + 1 < token.size() &&
+                   (static_cast<unsigned char>(token[i + 1]) & 0xC0) == 0x80) {
+          cp = ((b0 & 0x1Fu) << 6) | (static_cast<unsigned char>(token[i + 1]) & 0x3Fu);
+          i += 2;
+        } else {
+          mapped = false;
+          break;
+        }
+        const int b = detail::byte_level_char_to_byte(cp);
         if (b < 0) {
           mapped = false;
           break;
         }
         bytes.push_back(static_cast<char>(b));
-        i += d.length;
       }
       if (!mapped) {
         bytes.resize(mark);
@@ -251,6 +263,11 @@ class ReplaceDecoder final : public Decoder {
     for (size_t t = 0; t < tokens.size(); ++t) {
       std::string& token = tokens[t];
       if (token.empty()) continue;
+      if (!spec_.is_regex && !spec_.source.empty()) {
+        // A literal: plain substring replacement, the common "▁" -> " " case.
+        detail::replace_all(token, spec_.source, content_, scratch.text);
+        continue;
+      }
       scratch.matches.clear();
       regex_.find_all_unchecked(token, scratch.regex, scratch.matches);
       if (scratch.matches.empty()) continue;

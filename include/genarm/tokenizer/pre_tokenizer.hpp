@@ -145,14 +145,18 @@ class ByteLevelPreTokenizer final : public PreTokenizer {
       apply_split_behavior(SplitBehavior::kIsolated, scratch.segments, static_cast<uint32_t>(begin),
                            split.spans);
     }
-    // 2. Byte-level mapping, back into `pieces`.
+    // 2. Byte-level mapping, back into `pieces` (one or two output bytes per input byte).
     const auto& tables = detail::byte_level_tables();
     pieces.clear();
+    pieces.buffer.text.reserve(split.buffer.size() * 2);
+    pieces.buffer.origin.reserve(split.buffer.size() * 2);
     for (size_t i = 0; i < split.size(); ++i) {
       const size_t begin = pieces.buffer.size();
       for (uint32_t k = split.spans[i].begin; k < split.spans[i].end; ++k) {
-        pieces.buffer.append(tables.byte_to_utf8[static_cast<unsigned char>(split.buffer.text[k])],
-                             split.buffer.origin[k]);
+        const std::string& mapped = tables.byte_to_utf8[static_cast<unsigned char>(split.buffer.text[k])];
+        pieces.buffer.text.append(mapped);
+        pieces.buffer.origin.push_back(split.buffer.origin[k]);
+        if (mapped.size() == 2) pieces.buffer.origin.push_back(split.buffer.origin[k]);
       }
       pieces.close_piece(begin);
     }

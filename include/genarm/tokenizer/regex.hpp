@@ -49,7 +49,8 @@ struct RegexScratch {
     size_t pos;
     size_t aux;
   };
-  std::vector<Frame> stack;
+  std::vector<Frame> stack;  // backtrack entries [0, top)
+  size_t top = 0;
   std::vector<size_t> marks;
   std::vector<RegexMatch> matches;
   uint64_t budget = 0;  // backtracking steps left in the current match attempt
@@ -94,6 +95,7 @@ class Regex {
       return RegexMatch{at, at + literal_->size()};
     }
     scratch.marks.assign(mark_count_, std::numeric_limits<size_t>::max());
+    scratch.top = 0;
     for (size_t start = from; start <= text.size();) {
       if (start < text.size()) {
         const auto b = static_cast<unsigned char>(text[start]);
@@ -205,7 +207,7 @@ class Regex {
   enum class Op : uint8_t {
     kChar, kCharFold, kAny, kAnyNewline, kClass,  // single-character matchers
     kRepeat,    // a = item index, min/max, greed
-    kSplit,     // prefer a, then b
+    kSplit,     // prefer a, then b; min > 0: guards_[min - 1] holds the bytes a can start with
     kJmp,       // a
     kAssert,    // a = Assert
     kLook,      // a = Look, b = pc after the body's kLookEnd
@@ -906,6 +908,7 @@ class Regex {
         for (size_t i = 0; i < n.children.size(); ++i) {
           if (i + 1 < n.children.size()) {
             const uint32_t split = emit(Inst{Op::kSplit});
+            program_[split].min = guard_for(n.children[i]);
             program_[split].a = static_cast<uint32_t>(program_.size());
             gen(n.children[i]);
             jumps.push_back(emit(Inst{Op::kJmp}));
@@ -964,6 +967,7 @@ class Regex {
       const uint32_t exit = static_cast<uint32_t>(program_.size());
       program_[loop].a = lazy ? exit : body;
       program_[loop].b = lazy ? body : exit;
+      if (!lazy) program_[loop].min = guard_for(child);
       return;
     }
     std::vector<uint32_t> splits;
@@ -973,11 +977,24 @@ class Regex {
       gen(child);
     }
     const uint32_t exit = static_cast<uint32_t>(program_.size());
+    const int32_t guard = lazy ? 0 : guard_for(child);
     for (uint32_t s : splits) {
       const uint32_t body = program_[s].a;
       program_[s].a = lazy ? exit : body;
       program_[s].b = lazy ? body : exit;
+      program_[s].min = guard;
     }
+  }
+
+  // A byte-set guard for a branch that cannot match empty: the VM skips the branch without a
+  // backtrack entry when the next byte cannot start it (most alternatives of a tokenizer
+  // pattern fail on their first character). Returns guards_ index + 1, or 0 for no guard.
+  int32_t guard_for(uint32_t node) {
+    if (nullable(node)) return 0;
+    std::array<uint64_t, 4> set{};
+    first_bytes(node, set);
+    guards_.push_back(set);
+    return static_cast<int32_t>(guards_.size());
   }
 
   void compute_ascii(CharClass& cls) {
@@ -1020,7 +1037,8 @@ class Regex {
   // ---------------------------------------------------------------- matching
 
   // Matches the single-character instruction at `pos`; sets `len` on success.
-  bool match_one(const Inst& inst, std::string_view text, size_t pos, uint32_t& len) const {
+  [[gnu::always_inline]] bool match_one(const Inst& inst, std::string_view text, size_t pos,
+                                        uint32_t& len) const {
     if (pos >= text.size()) return false;
     const auto b = static_cast<unsigned char>(text[pos]);
     if (b < 0x80) {
@@ -1084,7 +1102,12 @@ class Regex {
   // entries above the entry depth are discarded on return, which makes lookarounds and atomic
   // groups (run as nested calls) atomic, as in Oniguruma.
   bool run(std::string_view text, RegexScratch& s, uint32_t pc, size_t pos, size_t& end) const {
-    const size_t base = s.stack.size();
+    const size_t base = s.top;
+    // Pushes a backtrack entry; the vector only grows, so a warm scratch never allocates.
+    const auto push = [&s](RegexScratch::Frame f) {
+      if (s.top == s.stack.size()) [[unlikely]] s.stack.resize(s.stack.size() * 2 + 32);
+      s.stack[s.top++] = f;
+    };
     while (true) {
       const Inst& inst = program_[pc];
       bool ok = true;
@@ -1114,7 +1137,7 @@ class Regex {
           }
           if (greed == Greed::kLazy) {
             if (inst.max == kInfinite || count < inst.max) {
-              s.stack.push_back({kFrameLazy, pc, pos, static_cast<size_t>(count)});
+              push({kFrameLazy, pc, pos, static_cast<size_t>(count)});
             }
             ++pc;
             break;
@@ -1125,13 +1148,25 @@ class Regex {
             ++count;
           }
           if (greed == Greed::kGreedy && pos > min_pos) {
-            s.stack.push_back({kFrameGreedy, pc + 1, pos, min_pos});
+            push({kFrameGreedy, pc + 1, pos, min_pos});
           }
           ++pc;
           break;
         }
         case Op::kSplit:
-          s.stack.push_back({kFrameBranch, inst.b, pos, 0});
+          if (inst.min > 0) {
+            const auto& guard = guards_[static_cast<size_t>(inst.min - 1)];
+            if (pos >= text.size()) {
+              pc = inst.b;
+              break;
+            }
+            const auto b = static_cast<unsigned char>(text[pos]);
+            if (!(guard[b >> 6] >> (b & 63) & 1)) {
+              pc = inst.b;
+              break;
+            }
+          }
+          push({kFrameBranch, inst.b, pos, 0});
           pc = inst.a;
           break;
         case Op::kJmp:
@@ -1159,10 +1194,10 @@ class Regex {
         case Op::kLookEnd:
         case Op::kMatch:
           end = pos;
-          s.stack.resize(base);
+          s.top = base;
           return true;
         case Op::kSetMark:
-          s.stack.push_back({kFrameMark, inst.a, s.marks[inst.a], 0});
+          push({kFrameMark, inst.a, s.marks[inst.a], 0});
           s.marks[inst.a] = pos;
           ++pc;
           break;
@@ -1179,18 +1214,18 @@ class Regex {
       // Backtrack.
       bool resumed = false;
       while (!resumed) {
-        if (s.stack.size() == base) return false;
+        if (s.top == base) return false;
         if (s.budget-- == 0) {
-          s.stack.resize(base);
+          s.top = base;
           fail(ErrorCategory::kTokenizer, "regex '", pattern_,
                "': backtracking limit exceeded on a subject of ", text.size(), " bytes");
         }
-        RegexScratch::Frame& f = s.stack.back();
+        RegexScratch::Frame& f = s.stack[s.top - 1];
         switch (f.kind) {
           case kFrameBranch:
             pc = f.pc;
             pos = f.pos;
-            s.stack.pop_back();
+            --s.top;
             resumed = true;
             break;
           case kFrameGreedy:
@@ -1198,7 +1233,7 @@ class Regex {
             f.pos = previous_boundary(text, f.pos);
             pc = f.pc;
             pos = f.pos;
-            if (f.pos == f.aux) s.stack.pop_back();
+            if (f.pos == f.aux) --s.top;
             resumed = true;
             break;
           case kFrameLazy: {
@@ -1206,20 +1241,20 @@ class Regex {
             const Inst& rep = program_[f.pc];
             uint32_t len = 0;
             if (!match_one(items_[rep.a], text, f.pos, len)) {
-              s.stack.pop_back();
+              --s.top;
               break;
             }
             f.pos += len;
             ++f.aux;
             pc = f.pc + 1;
             pos = f.pos;
-            if (rep.max != kInfinite && f.aux >= static_cast<size_t>(rep.max)) s.stack.pop_back();
+            if (rep.max != kInfinite && f.aux >= static_cast<size_t>(rep.max)) --s.top;
             resumed = true;
             break;
           }
           case kFrameMark:
             s.marks[f.pc] = f.pos;
-            s.stack.pop_back();
+            --s.top;
             break;
         }
       }
@@ -1232,6 +1267,7 @@ class Regex {
   std::vector<CharClass> classes_;
   std::vector<Inst> program_;
   std::vector<Inst> items_;  // the repeated item of each kRepeat
+  std::vector<std::array<uint64_t, 4>> guards_;  // first-byte sets of guarded kSplit branches
   uint32_t mark_count_ = 0;
   bool nullable_ = false;
   bool uses_lookaround_ = false;

@@ -330,7 +330,19 @@ class Tokenizer {
       fail(ErrorCategory::kInvalidArgument, "encode: input of ", text.size(), " bytes is too long (max 4 GiB)");
     }
     const State& s = *state_;
-    tokenizer::detail::EncodeScratch scratch;
+    // Working memory reused by every encode on this thread (prompts are often short, so
+    // per-call allocations would dominate); released when a huge input inflated it.
+    thread_local tokenizer::detail::EncodeScratch scratch;
+    struct Release {
+      tokenizer::detail::EncodeScratch& scratch;
+      ~Release() {
+        if (scratch.pieces.buffer.text.capacity() > (size_t{1} << 20) ||
+            scratch.normalized.text.capacity() > (size_t{1} << 20)) {
+          scratch = tokenizer::detail::EncodeScratch{};
+        }
+      }
+    } release{scratch};
+    scratch.raw_splits.clear();
     auto emit_model = [&](std::string_view piece) {
       const size_t before = ids.size();
       s.model->tokenize(piece, ids, scratch.bpe);
