@@ -40,7 +40,7 @@ class SafetensorsWriter {
     e.shape = std::move(shape);
     e.bytes.resize(values.size() * dtype_size(stored));
     if (stored == DType::kF32) {
-      std::memcpy(e.bytes.data(), values.data(), e.bytes.size());
+      if (!values.empty()) std::memcpy(e.bytes.data(), values.data(), e.bytes.size());  // data() may be null
     } else {
       for (size_t i = 0; i < values.size(); ++i) {
         const uint16_t h = stored == DType::kF16 ? float_to_f16(values[i]) : float_to_bf16(values[i]);
