@@ -14,7 +14,7 @@ class KeywordGuide {
   KeywordGuide(const genarm::Tokenizer& tokenizer, const std::vector<std::string>& words)
       : logits_(tokenizer.vocab_size(), 0.0f) {
     for (const auto& w : words) {
-      for (int32_t id : tokenizer.encode(" " + w, /*add_special_tokens=*/false)) logits_[static_cast<size_t>(id)] = 4.0f;
+      for (int32_t id : tokenizer.encode(" " + w, /*add_special_tokens=*/false)) logits_[static_cast<size_t>(id)] = 5.0f;
     }
   }
   void prefill(std::span<const int32_t> tokens) { length_ += tokens.size(); }
@@ -38,7 +38,7 @@ int main(int argc, char** argv) {
 
   genarm::GuidedPolicy<genarm::TransformerSource, KeywordGuide> policy(
       genarm::TransformerSource(base.base()), {KeywordGuide(tokenizer, words)}, tokenizer.vocab_size(),
-      genarm::Guidance{{1.0f}, 2.0f});
+      genarm::Guidance{{1.0f}, 1.0f});
   genarm::sampling::Sampler sampler(genarm::sampling::SamplerParams{}, tokenizer.vocab_size());
   genarm::GenerationConfig config;
   config.max_new_tokens = 30;
