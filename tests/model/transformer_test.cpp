@@ -155,3 +155,72 @@ TEST(Transformer, RejectsBadTokensAndOverlongSequences) {
 
 }  // namespace
 }  // namespace genarm::model
+
+namespace genarm::model {
+namespace {
+
+TEST(TransformerSiblings, RewardsEqualSeparateForwards) {
+  const auto rm = Transformer::load(testing::hf_dir() / "models" / "llama-rm-tiny");
+  auto prefix = rm.new_sequence();
+  rm.forward(prefix, std::vector<int32_t>{5, 17, 300, 42});
+  const std::vector<int32_t> candidates{7, 900, 7, 1, 1023};
+  std::vector<float> rewards(candidates.size());
+  rm.forward_siblings(prefix, candidates, rewards);
+  EXPECT_EQ(prefix.length(), 4);  // nothing appended
+  for (size_t j = 0; j < candidates.size(); ++j) {
+    SequenceState fork = prefix;
+    rm.forward(fork, candidates[j]);
+    EXPECT_NEAR(rewards[j], rm.reward(fork), 1e-5) << "candidate " << j;
+  }
+  // Appending a sibling reuses its keys and values: later tokens see the same cache.
+  rm.append_sibling(prefix, 1);
+  rm.forward(prefix, 11);
+  auto fresh = rm.new_sequence();
+  rm.forward(fresh, std::vector<int32_t>{5, 17, 300, 42, 900, 11});
+  EXPECT_NEAR(rm.reward(prefix), rm.reward(fresh), 1e-5);
+}
+
+TEST(TransformerSiblings, LogitsEqualSeparateForwardsForEveryArchitecture) {
+  for (const char* name : {"llama-tiny", "gpt2-tiny", "llama-tiny-bf16"}) {
+    const auto m = Transformer::load(testing::hf_dir() / "models" / name);
+    auto prefix = m.new_sequence(2);  // the siblings need room beyond the prefix: the cache grows
+    m.forward(prefix, std::vector<int32_t>{3, 4});
+    const std::vector<int32_t> candidates{10, 20, 30};
+    RowMatrix rows;
+    std::vector<float> unused;
+    m.forward_siblings(prefix, candidates, unused, &rows);
+    ASSERT_EQ(rows.rows(), 3);
+    for (size_t j = 0; j < candidates.size(); ++j) {
+      SequenceState fork = prefix;
+      const auto want = m.forward(fork, candidates[j]);
+      EXPECT_TRUE(testing::rows_near(Eigen::VectorXf(rows.row(static_cast<Eigen::Index>(j))),
+                                     Eigen::Map<const Eigen::VectorXf>(want.data(), static_cast<Eigen::Index>(want.size())), 1e-5))
+          << name << " candidate " << j;
+    }
+    m.append_sibling(prefix, 2);
+    EXPECT_EQ(prefix.tokens().back(), 30);
+    SequenceState check = prefix;
+    auto fresh = m.new_sequence();
+    m.forward(fresh, std::vector<int32_t>{3, 4, 30});
+    for (size_t v = 0; v < fresh.logits().size(); ++v) ASSERT_NEAR(prefix.logits()[v], fresh.logits()[v], 1e-4);
+    m.forward(check, 5);
+    m.forward(fresh, 5);
+    for (size_t v = 0; v < fresh.logits().size(); ++v) ASSERT_NEAR(check.logits()[v], fresh.logits()[v], 1e-4);
+  }
+}
+
+TEST(TransformerSiblings, MisuseIsAnError) {
+  const auto m = Transformer::load(testing::hf_dir() / "models" / "llama-tiny");
+  auto s = m.new_sequence();
+  m.forward(s, 1);
+  GENARM_EXPECT_ERROR(m.append_sibling(s, 0), ErrorCategory::kInvalidArgument, "without a matching forward_siblings");
+  std::vector<float> none;
+  m.forward_siblings(s, std::vector<int32_t>{4, 5}, none);
+  m.forward(s, 6);  // the sequence moved on: the siblings are stale
+  GENARM_EXPECT_ERROR(m.append_sibling(s, 1), ErrorCategory::kInvalidArgument, "append_sibling(1)");
+  GENARM_EXPECT_ERROR(m.forward_siblings(s, std::vector<int32_t>{4096}, none), ErrorCategory::kInvalidArgument,
+                      "candidate token id 4096");
+}
+
+}  // namespace
+}  // namespace genarm::model

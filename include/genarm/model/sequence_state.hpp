@@ -54,6 +54,7 @@ class SequenceState {
     }
     tokens_.resize(static_cast<size_t>(length));
     if (scores_.size() > tokens_.size()) scores_.resize(tokens_.size());
+    sibling_base_ = -1;
   }
 
   // Makes this state a copy of `other` (same model), reusing this state's buffers when they are
@@ -158,6 +159,12 @@ class SequenceState {
   bool classifier_ = false;
   std::vector<float> scores_;
   ThreadPool* pool_ = nullptr;
+  // The last Transformer::forward_siblings: its candidates (their keys and values sit in the cache
+  // right after the sequence), their scores (reward models) or logits rows (causal LMs).
+  int64_t sibling_base_ = -1;  // length() when they were computed; -1 = none
+  std::vector<int32_t> sibling_tokens_;
+  std::vector<float> sibling_scores_;
+  std::vector<float> sibling_logits_;  // (siblings, vocab_size)
   // Scratch of the forward pass, laid out by the Transformer; not part of the sequence's value
   // (copies start without it and size it at their first forward).
   std::vector<float> scratch_;

@@ -73,6 +73,75 @@ class Transformer {
     run(s, tokens, logits.data());
   }
 
+  // Evaluates `candidates` as alternative next tokens after the sequence in one batched pass — each
+  // attends to the cached prefix and to itself only — without appending anything. For a reward
+  // model, rewards[j] = reward(prefix + candidates[j]); for a causal LM, `logits` (if given) gets
+  // one row per candidate. append_sibling() then appends one of them reusing its keys and values.
+  // This is how ARGS scores its top-k candidates: one pass over the weights instead of k forwards.
+  void forward_siblings(SequenceState& s, std::span<const int32_t> candidates, std::span<float> rewards,
+                        RowMatrix* logits = nullptr) const {
+    check_state(s);
+    if (candidates.empty()) fail(ErrorCategory::kInvalidArgument, name_, ": forward_siblings without candidates");
+    if (is_reward_model() && rewards.size() != candidates.size()) {
+      fail(ErrorCategory::kInvalidArgument, name_, ": ", rewards.size(), " reward slots for ", candidates.size(),
+           " candidates");
+    }
+    for (int32_t c : candidates) {
+      if (c < 0 || c >= vocab_size()) {
+        fail(ErrorCategory::kInvalidArgument, name_, ": candidate token id ", c, " is outside the vocabulary of ",
+             vocab_size(), " ids");
+      }
+    }
+    if (s.length() + 1 > s.max_length_) {
+      fail(ErrorCategory::kInvalidArgument, name_, ": a sequence of ", s.length() + 1,
+           " tokens exceeds the model's context of ", s.max_length_, " positions (max_position_embeddings in config.json)");
+    }
+    // The candidates' keys and values go right after the sequence: make room without exceeding
+    // the context limit for the sequence itself.
+    const int64_t need = s.length() + static_cast<int64_t>(candidates.size());
+    if (need > s.capacity_) s.grow(std::max(need, std::min(s.max_length_, 2 * s.capacity_)));
+    s.sibling_tokens_.assign(candidates.begin(), candidates.end());
+    s.sibling_scores_.resize(is_reward_model() ? candidates.size() : 0);
+    s.sibling_base_ = s.length();
+    forward_chunk(s, candidates, nullptr, true, /*siblings=*/true);
+    if (is_reward_model()) {
+      for (size_t j = 0; j < candidates.size(); ++j) {
+        const auto& pad = config().pad_token_id;
+        // A pad candidate is pooled away: the reward stays the prefix's (transformers' pooling).
+        rewards[j] = (pad && candidates[j] == *pad && s.length() > 0) ? reward(s) : s.sibling_scores_[j];
+      }
+    } else if (logits != nullptr) {
+      *logits = Eigen::Map<const RowMatrix>(s.sibling_logits_.data(), static_cast<Eigen::Index>(candidates.size()),
+                                           vocab_size());
+    }
+  }
+
+  // Appends candidate `index` of the last forward_siblings() on this state, reusing its keys and
+  // values (no forward pass).
+  void append_sibling(SequenceState& s, size_t index) const {
+    if (s.sibling_base_ != s.length() || index >= s.sibling_tokens_.size()) {
+      fail(ErrorCategory::kInvalidArgument, name_, ": append_sibling(", index,
+           ") without a matching forward_siblings on this state");
+    }
+    const int64_t p = s.length();
+    if (index != 0) {
+      const int64_t d = s.head_dim_;
+      for (int64_t l = 0; l < s.layers_; ++l) {
+        for (int64_t g = 0; g < s.kv_heads_; ++g) {
+          std::copy_n(s.k_cache(l, g) + (p + static_cast<int64_t>(index)) * d, d, s.k_cache(l, g) + p * d);
+          std::copy_n(s.v_cache(l, g) + (p + static_cast<int64_t>(index)) * d, d, s.v_cache(l, g) + p * d);
+        }
+      }
+    }
+    s.tokens_.push_back(s.sibling_tokens_[index]);
+    if (is_reward_model()) {
+      s.scores_.push_back(s.sibling_scores_[index]);
+    } else {
+      std::copy_n(s.sibling_logits_.data() + index * static_cast<size_t>(vocab_size()), vocab_size(), s.logits_.data());
+    }
+    s.sibling_base_ = -1;
+  }
+
   // The reward-model score of the sequence so far: the score head applied to the last token that
   // is not the pad token (transformers' pooling for *ForSequenceClassification).
   float reward(const SequenceState& s) const {
@@ -146,11 +215,16 @@ class Transformer {
     }
   }
 
-  void run(SequenceState& s, std::span<const int32_t> tokens, float* all_logits) const {
+  void check_state(const SequenceState& s) const {
     if (s.layers_ != config().num_hidden_layers || s.head_dim_ != config().head_dim ||
         s.kv_heads_ != config().num_key_value_heads) {
       fail(ErrorCategory::kInvalidArgument, name_, ": the sequence state belongs to another model");
     }
+  }
+
+  void run(SequenceState& s, std::span<const int32_t> tokens, float* all_logits) const {
+    check_state(s);
+    s.sibling_base_ = -1;
     if (tokens.empty()) return;
     check_tokens(s, tokens);
     s.reserve(s.length() + static_cast<int64_t>(tokens.size()));
@@ -162,9 +236,10 @@ class Transformer {
     }
   }
 
-  // Runs n tokens at positions length()..length()+n-1 through the model.
-  void forward_chunk(SequenceState& s, std::span<const int32_t> tokens, float* all_logits,
-                     bool last_chunk) const {
+  // Runs n tokens at positions length()..length()+n-1 through the model — or, for `siblings`, n
+  // alternative tokens all at position length(), each seeing the prefix and itself.
+  void forward_chunk(SequenceState& s, std::span<const int32_t> tokens, float* all_logits, bool last_chunk,
+                     bool siblings = false) const {
     const auto& c = config();
     const auto& w = *weights_;
     const int64_t n = static_cast<int64_t>(tokens.size());
@@ -180,16 +255,18 @@ class Transformer {
       if (!w.position_embed.empty()) {
         thread_local std::vector<float> pos;
         pos.resize(static_cast<size_t>(h));
-        w.position_embed.row(p0 + t, pos.data());
+        w.position_embed.row(siblings ? p0 : p0 + t, pos.data());
         for (int64_t i = 0; i < h; ++i) row[i] += pos[static_cast<size_t>(i)];
       }
     }
-    for (size_t i = 0; i < tokens.size(); ++i) s.tokens_.push_back(tokens[i]);
+    if (!siblings) {
+      for (size_t i = 0; i < tokens.size(); ++i) s.tokens_.push_back(tokens[i]);
+    }
 
     for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
       const LayerWeights& L = w.layers[static_cast<size_t>(l)];
       normalize(L.attn_norm, sc.x, sc.xn, n);
-      attention(s, L, l, sc, n, p0);
+      attention(s, L, l, sc, n, p0, siblings);
       add_rows(sc.x, sc.tmp, n, h);
       normalize(L.mlp_norm, sc.x, sc.xn, n);
       mlp(L, sc, n, pool);
@@ -197,7 +274,17 @@ class Transformer {
     }
 
     if (is_reward_model()) {
-      update_score(s, tokens, sc);
+      if (siblings) {
+        for (int64_t t = 0; t < n; ++t) s.sibling_scores_[static_cast<size_t>(t)] = score_row(sc, t);
+      } else {
+        update_score(s, tokens, sc);
+      }
+      return;
+    }
+    if (siblings) {
+      s.sibling_logits_.resize(static_cast<size_t>(n * vocab_size()));
+      normalize(w.final_norm, sc.x, sc.xn, n);
+      w.lm_head.matmul(sc.xn, n, h, s.sibling_logits_.data(), vocab_size(), pool);
       return;
     }
     if (all_logits != nullptr) {
@@ -214,13 +301,15 @@ class Transformer {
 
   // Appends the score head's value at every position of the chunk (reward() pools one of them).
   void update_score(SequenceState& s, std::span<const int32_t> tokens, const Scratch& sc) const {
+    for (int64_t t = 0; t < static_cast<int64_t>(tokens.size()); ++t) s.scores_.push_back(score_row(sc, t));
+  }
+  // The score head on row t of the chunk's hidden states.
+  float score_row(const Scratch& sc, int64_t t) const {
     const int64_t h = config().hidden_size;
-    for (int64_t t = 0; t < static_cast<int64_t>(tokens.size()); ++t) {
-      normalize(weights_->final_norm, sc.x + t * h, sc.xn, 1);
-      double sum = 0.0;
-      for (int64_t i = 0; i < h; ++i) sum += static_cast<double>(weights_->score[static_cast<size_t>(i)]) * sc.xn[i];
-      s.scores_.push_back(static_cast<float>(sum));
-    }
+    normalize(weights_->final_norm, sc.x + t * h, sc.xn, 1);
+    double sum = 0.0;
+    for (int64_t i = 0; i < h; ++i) sum += static_cast<double>(weights_->score[static_cast<size_t>(i)]) * sc.xn[i];
+    return static_cast<float>(sum);
   }
 
   // xn[t] = norm(x[t]) for n rows (RMSNorm or LayerNorm, float32 output, double accumulation).
@@ -269,14 +358,15 @@ class Transformer {
   }
 
   // Rotates pairs (i, i + d/2) of every head by position * inv_freq[i] (transformers' rotate_half).
-  void apply_rope(float* x, int64_t n, int64_t heads, int64_t p0) const {
+  // Row t is at position p0 + t, or p0 for every row when `same_position` (siblings).
+  void apply_rope(float* x, int64_t n, int64_t heads, int64_t p0, bool same_position) const {
     const auto& inv = weights_->rope_inv_freq;
     const int64_t d = config().head_dim, half = d / 2;
     thread_local std::vector<float> cos_sin;
     cos_sin.resize(static_cast<size_t>(2 * half));
     for (int64_t t = 0; t < n; ++t) {
       for (int64_t i = 0; i < half; ++i) {
-        const float angle = static_cast<float>(p0 + t) * inv[static_cast<size_t>(i)];
+        const float angle = static_cast<float>(same_position ? p0 : p0 + t) * inv[static_cast<size_t>(i)];
         cos_sin[static_cast<size_t>(i)] = std::cos(angle);
         cos_sin[static_cast<size_t>(half + i)] = std::sin(angle);
       }
@@ -292,8 +382,10 @@ class Transformer {
     }
   }
 
+  // Causal self-attention of n new rows over the cache; with `siblings`, row t (at position p0)
+  // sees the prefix [0, p0) and its own key at slot p0 + t only.
   void attention(SequenceState& s, const LayerWeights& L, int64_t layer, const Scratch& sc,
-                 int64_t n, int64_t p0) const {
+                 int64_t n, int64_t p0, bool siblings) const {
     const auto& c = config();
     ThreadPool* pool = s.pool_;
     const int64_t d = c.head_dim, qd = c.q_dim(), kv = c.kv_dim();
@@ -302,8 +394,8 @@ class Transformer {
     linear(L.k, L.k_bias, sc.xn, n, sc.k, pool);
     linear(L.v, L.v_bias, sc.xn, n, sc.v, pool);
     if (weights_->spec->positions == PositionKind::kRotary) {
-      apply_rope(sc.q, n, heads, p0);
-      apply_rope(sc.k, n, kv_heads, p0);
+      apply_rope(sc.q, n, heads, p0, siblings);
+      apply_rope(sc.k, n, kv_heads, p0, siblings);
     }
     for (int64_t g = 0; g < kv_heads; ++g) {
       float* kc = s.k_cache(layer, g) + p0 * d;
@@ -338,17 +430,18 @@ class Transformer {
         RowMatrixMap p(scores, n, len);
         p.noalias() = q * keys.transpose();
         for (int64_t t = 0; t < n; ++t) {
-          const int64_t pos = p0 + t;
+          // Visible keys: [lo, hi] plus, for a sibling, its own slot.
+          const int64_t pos = siblings ? p0 : p0 + t;
           const int64_t lo = window > 0 ? std::max<int64_t>(0, pos - window + 1) : 0;
+          const int64_t hi = siblings ? p0 - 1 : pos;
+          const int64_t self = siblings ? p0 + t : -1;
           float* row = scores + t * len;
           float mx = -std::numeric_limits<float>::infinity();
-          for (int64_t j = lo; j <= pos; ++j) {
-            row[j] *= scale;
-            mx = std::max(mx, row[j]);
-          }
+          for (int64_t j = lo; j <= hi; ++j) mx = std::max(mx, row[j] *= scale);
+          if (self >= 0) mx = std::max(mx, row[self] *= scale);
           float sum = 0.0f;
           for (int64_t j = 0; j < len; ++j) {
-            if (j < lo || j > pos) {
+            if ((j < lo || j > hi) && j != self) {
               row[j] = 0.0f;
             } else {
               row[j] = std::exp(row[j] - mx);
@@ -356,7 +449,7 @@ class Transformer {
             }
           }
           const float inv = 1.0f / sum;
-          for (int64_t j = lo; j <= pos; ++j) row[j] *= inv;
+          for (int64_t j = 0; j < len; ++j) row[j] *= inv;
         }
         out.noalias() = p * values;
       }
