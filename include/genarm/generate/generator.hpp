@@ -35,24 +35,21 @@ struct Prompts {
   std::vector<std::vector<int32_t>> guides;
 };
 
+namespace detail {
+
+// The decoding loop for a policy that has already read its prompts (start() or a fork of a
+// started policy). Fills `result` except prefill_seconds.
 template <typename Policy>
-GenerationResult generate(Policy& policy, sampling::Sampler& sampler, const Tokenizer& tokenizer,
-                          const Prompts& prompts, const GenerationConfig& config,
-                          const StreamCallback& on_text = {}) {
+void decode_loop(Policy& policy, sampling::Sampler& sampler, const Tokenizer& tokenizer, const Prompts& prompts,
+                 const GenerationConfig& config, const StreamCallback& on_text, GenerationResult& result) {
   using Clock = std::chrono::steady_clock;
-  config.validate();
-  GenerationResult result;
+  const auto t1 = Clock::now();
   result.prompt_tokens = prompts.base.size();
   result.ids.reserve(static_cast<size_t>(config.max_new_tokens));
   if (config.details) result.details.reserve(static_cast<size_t>(config.max_new_tokens));
-
-  const auto t0 = Clock::now();
-  policy.start(prompts.base, prompts.guides);
   if constexpr (requires { policy.reserve(int64_t{}); }) policy.reserve(config.max_new_tokens);
   sampler.reset();
   for (int32_t t : prompts.base) sampler.accept(t);  // penalties see the prompt, as in HF
-  const auto t1 = Clock::now();
-
   // The text of the new tokens as it reads after the prompt (the prompt primes the decoder, so a
   // SentencePiece word-start space is kept): decode(prompt + new) minus decode(prompt), which is
   // what transformers' text-generation pipeline returns with return_full_text=False.
@@ -122,9 +119,34 @@ GenerationResult generate(Policy& policy, sampling::Sampler& sampler, const Toke
     emit(stops.push(stream.flush()));
     emit(stops.finish());
   }
-  const auto t2 = Clock::now();
-  result.prefill_seconds = std::chrono::duration<double>(t1 - t0).count();
-  result.decode_seconds = std::chrono::duration<double>(t2 - t1).count();
+  result.decode_seconds = std::chrono::duration<double>(Clock::now() - t1).count();
+}
+
+}  // namespace detail
+
+template <typename Policy>
+GenerationResult generate(Policy& policy, sampling::Sampler& sampler, const Tokenizer& tokenizer,
+                          const Prompts& prompts, const GenerationConfig& config,
+                          const StreamCallback& on_text = {}) {
+  using Clock = std::chrono::steady_clock;
+  config.validate();
+  GenerationResult result;
+  const auto t0 = Clock::now();
+  policy.start(prompts.base, prompts.guides);
+  result.prefill_seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+  detail::decode_loop(policy, sampler, tokenizer, prompts, config, on_text, result);
+  return result;
+}
+
+// Continues a policy that already read `prompts` (e.g. a fork of a started policy, sharing its
+// prefill): the decoding loop only.
+template <typename Policy>
+GenerationResult generate_started(Policy& policy, sampling::Sampler& sampler, const Tokenizer& tokenizer,
+                                  const Prompts& prompts, const GenerationConfig& config,
+                                  const StreamCallback& on_text = {}) {
+  config.validate();
+  GenerationResult result;
+  detail::decode_loop(policy, sampler, tokenizer, prompts, config, on_text, result);
   return result;
 }
 
