@@ -159,7 +159,6 @@ class AddedVocabulary {
       t.rstrip = j.get_bool("rstrip", false);
       t.normalized = j.get_bool("normalized", !j.get_bool("special", false));
       t.special = j.get_bool("special", false);
-      if (!utf8::is_valid(t.content)) j.at("content").fail("not valid UTF-8");
       tokens.push_back(std::move(t));
     }
     return AddedVocabulary(std::move(tokens), normalize);

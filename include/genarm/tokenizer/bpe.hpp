@@ -150,6 +150,7 @@ class BpeModel {
     std::vector<std::pair<std::string, int32_t>> vocab;
     vocab.reserve(vocab_json.value().size());
     for (const auto& [token, id] : vocab_json.value().items()) {
+      if (!utf8::is_valid(token)) vocab_json.fail("a token is not valid UTF-8");
       const detail::JsonReader entry(id, vocab_json.path() + "[\"" + token + "\"]");
       vocab.emplace_back(token, static_cast<int32_t>(entry.get_int(0, kMaxTokenId)));
     }
@@ -171,7 +172,7 @@ class BpeModel {
           merges.emplace_back(s.substr(0, space), s.substr(space + 1));
         } else if (m.is_array() && m.value().size() == 2 && m.value()[0].is_string() &&
                    m.value()[1].is_string()) {
-          merges.emplace_back(m.value()[0].get<std::string>(), m.value()[1].get<std::string>());
+          merges.emplace_back(m.at(size_t{0}).get_string(), m.at(size_t{1}).get_string());
         } else {
           m.fail("expected a string or a pair of strings, got ", m.type_name());
         }

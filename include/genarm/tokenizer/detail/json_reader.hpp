@@ -13,6 +13,7 @@
 #include <string_view>
 
 #include "genarm/core/error.hpp"
+#include "genarm/core/utf8.hpp"
 
 namespace genarm::tokenizer::detail {
 
@@ -86,9 +87,14 @@ class JsonReader {
     return JsonReader((*value_)[index], path_ + "[" + std::to_string(index) + "]");
   }
 
+  // Parsed JSON text is valid UTF-8, but a json built in code may hold any bytes: every string
+  // the tokenizer uses is checked once here, so later stages can rely on it.
   std::string get_string() const {
     if (!is_string()) fail("expected a string, got ", type_name());
-    return value_->get<std::string>();
+    std::string s = value_->get<std::string>();
+    const size_t bad = utf8::find_invalid(s);
+    if (bad != std::string::npos) fail("string is not valid UTF-8 (byte offset ", bad, ")");
+    return s;
   }
   bool get_bool() const {
     if (!value_->is_boolean()) fail("expected a boolean, got ", type_name());
