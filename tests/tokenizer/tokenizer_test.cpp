@@ -427,6 +427,44 @@ TEST(Tokenizer, AHundredKilobyteLineWithoutSpacesRoundTrips) {
   EXPECT_EQ(l3.decode(l3.encode(mixed), true), mixed);
 }
 
+// Random Unicode text: ASCII, Latin-1, combining marks, CJK, emoji, all sorts of whitespace.
+std::string random_unicode(std::mt19937& rng, size_t chars) {
+  static const std::vector<std::pair<char32_t, char32_t>> kRanges{
+      {0x20, 0x3B}, {0x3D, 0x7E}, {0x09, 0x0D}, {0xA0, 0x17F}, {0x300, 0x36F}, {0x391, 0x3C9},
+      {0x400, 0x44F}, {0x2000, 0x200D}, {0x3000, 0x3003}, {0x4E00, 0x4FFF}, {0xAC00, 0xAC40},
+      {0x1F600, 0x1F64F}, {0xFB00, 0xFB06}};
+  std::string s;
+  for (size_t i = 0; i < chars; ++i) {
+    const auto& [lo, hi] = kRanges[rng() % kRanges.size()];
+    utf8::append(s, lo + static_cast<char32_t>(rng() % (hi - lo + 1)));
+  }
+  return s;
+}
+
+TEST(Tokenizer, RandomUnicodeTextRoundTripsThroughLosslessTokenizers) {
+  // ByteLevel tokenizers are lossless; the Llama 2 style one is too, for text without "▁" and
+  // without special-token strings ('<' is left out of the alphabet above).
+  std::vector<Tokenizer> lossless;
+  for (const char* name : {"gpt2", "toy-bytelevel", "toy-spm"}) {
+    lossless.push_back(Tokenizer::from_file(hf_dir() / "tokenizers" / name));
+  }
+  lossless.push_back(Tokenizer::from_file(source_dir() / "models" / "toy-base"));
+  lossless.push_back(Tokenizer::from_json(test::llama3_style_json(true)));
+  const Tokenizer metaspace = Tokenizer::from_json(test::metaspace_json("first"));
+  std::mt19937 rng(99);
+  for (int trial = 0; trial < 300; ++trial) {
+    const std::string text = random_unicode(rng, rng() % 60);
+    for (const Tokenizer& t : lossless) {
+      const Tokenizer::Encoding e = t.encode_with_tokens(text);
+      ASSERT_EQ(e.ids.size(), e.tokens.size());
+      ASSERT_EQ(t.decode(e.ids, true), text) << "trial " << trial;
+    }
+    // Metaspace drops a leading space, like HF; it must still encode and decode cleanly.
+    const std::string decoded = metaspace.decode(metaspace.encode(text), true);
+    EXPECT_TRUE(utf8::is_valid(decoded));
+  }
+}
+
 TEST(Tokenizer, ConcurrentEncodingGivesIdenticalResults) {
   const Tokenizer t = Tokenizer::from_file(hf_dir() / "tokenizers" / "gpt2");
   const nlohmann::json cases = load_json(hf_dir() / "tokenizers" / "gpt2" / "cases.json");
