@@ -19,10 +19,13 @@ const char* kUsage =
     "         [--method SPEC]... [--betas B1,B2,...] [--weight-grid N] [--grid-beta B]\n"
     "         [--out DIR] [--resume] [--max-new-tokens N] [sampling options] [--threads N]\n\n"
     "Methods (SPEC): base | base:model=DIR | genarm:arms=A/B,weights=0.5/0.5,beta=1\n"
-    "Without methods: the toy family's reference set (base; GenARM positive at beta 2, 1, 0.5;\n"
-    "concise at beta 1; positive 0.5 + concise 0.5 at beta 0.5), judged by both ARMs and\n"
-    "toy-rm-positive. --betas adds GenARM runs of the first ARM; --weight-grid N adds N+1 runs\n"
-    "over the weights of the first two ARMs (w1 = i/N, w2 = 1 - w1).\n\n";
+    "  | args:rm=DIR,k=10,w=1.5[,sample=1] | best-of-n:n=4,reward=rm|arm|afinn[,rm=DIR][,arms=...]\n"
+    "Without methods: a toy-family preset, judged by both ARMs and toy-rm-positive —\n"
+    "  reference:  base; GenARM positive at beta 2, 1, 0.5; concise at beta 1; blend at beta 0.5\n"
+    "  comparison: base; GenARM positive at beta 1, 0.5; best-of-4 (RM); ARGS greedy and\n"
+    "              stochastic (k 10, w 1.5); the DPO policy\n"
+    "--betas adds GenARM runs of the first ARM; --weight-grid N adds N+1 runs over the weights of\n"
+    "the first two ARMs (w1 = i/N, w2 = 1 - w1).\n\n";
 
 std::string fmt_number(double v) {
   char buf[32];
@@ -38,6 +41,7 @@ int run_eval(const Argv& argv) {
                              {"--prompts", "FILE", "JSON lines with \"prompt\" (default: the bundled data/prompts.jsonl)"},
                              {"--limit", "N", "use the first N prompts"},
                              {"--method", "SPEC", "a method to evaluate", true},
+                             {"--preset", "NAME", "toy-family method set: reference (default) or comparison (with baselines)"},
                              {"--betas", "B1,B2", "GenARM runs of the first ARM at these betas"},
                              {"--weight-grid", "N", "GenARM runs over the weights of the first two ARMs"},
                              {"--grid-beta", "B", "beta of the weight grid (default 1)"},
@@ -53,6 +57,7 @@ int run_eval(const Argv& argv) {
   MethodDefaults defaults;
   defaults.base = args.get_or("--base", "toy-base");
   defaults.arms = args.all("--arm");
+  defaults.rm = args.get_or("--rm", "");
   defaults.sampler = sampler_params(args);
   defaults.generation = generation_config(args, {});
   if (!args.has("--max-new-tokens")) defaults.generation.max_new_tokens = 40;  // the toy protocol
@@ -80,8 +85,12 @@ int run_eval(const Argv& argv) {
   std::vector<std::string> judge_arms = args.all("--judge-arm");
   if (judge_arms.empty()) judge_arms = defaults.arms;
   std::string rm = args.get_or("--rm", "");
+  const std::string preset = args.get_or("--preset", "reference");
+  if (preset != "reference" && preset != "comparison") {
+    fail(ErrorCategory::kInvalidArgument, "--preset: '", preset, "' is not reference or comparison");
+  }
   if (methods.empty()) {
-    methods = toy_reference_methods();
+    methods = preset == "reference" ? toy_reference_methods() : toy_comparison_methods();
     if (judge_arms.empty()) judge_arms = {"toy-arm-positive", "toy-arm-concise"};
     if (rm.empty()) rm = "toy-rm-positive";
   }
@@ -94,6 +103,7 @@ int run_eval(const Argv& argv) {
   } catch (const Error&) {
     // No bundled data (an installed binary without share/): sentiment is simply not reported.
   }
+  defaults.afinn = afinn;
   ModelCache cache;
   Judges judges(cache, judge_arms, rm, std::move(afinn), &pool);
   EvalOptions options;

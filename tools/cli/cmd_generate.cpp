@@ -12,6 +12,7 @@
 #include "genarm/guidance/guided_model.hpp"
 #include "genarm/io/jsonl.hpp"
 #include "options.hpp"
+#include "methods.hpp"
 #include "prompts.hpp"
 
 namespace genarm::cli {
@@ -27,7 +28,12 @@ const char* kUsage =
 
 std::vector<OptionSpec> options() {
   return concat({guidance_options(),
-                 {{"--method", "M", "genarm (default) or base (ignore the ARMs)"},
+                 {{"--method", "M", "genarm (default), base (ignore the ARMs), args, best-of-n"},
+                  {"--rm", "DIR", "args / best-of-n: trajectory reward model (*ForSequenceClassification)"},
+                  {"--k", "K", "args: candidates per step, the base's top-k (default 10)"},
+                  {"--w", "W", "args: weight of the reward (default 1.5)"},
+                  {"--n", "N", "best-of-n: samples (default 4)"},
+                  {"--reward", "R", "best-of-n: rm (default), arm (the first --arm's ARM reward) or afinn"},
                   {"--prompt", "TEXT", "prompt text (encoded with the tokenizer's special tokens)"},
                   {"--prompt-ids", "1,2,3", "prompt token ids, used exactly as given"},
                   {"--input", "FILE", "JSON lines {\"id\": ..., \"prompt\": \"...\"} or \"prompt_ids\""},
@@ -51,22 +57,39 @@ int run_generate(const Argv& argv) {
   if (args.has("--input") != args.has("--output")) throw UsageError("--input and --output go together");
 
   const std::string method = args.get_or("--method", "genarm");
-  if (method != "genarm" && method != "base") {
-    fail(ErrorCategory::kInvalidArgument, "--method: '", method, "' is not one of genarm, base");
+  if (method != "genarm" && method != "base" && method != "args" && method != "best-of-n") {
+    fail(ErrorCategory::kInvalidArgument, "--method: '", method, "' is not one of genarm, base, args, best-of-n");
   }
-  std::vector<std::filesystem::path> arm_dirs;
-  if (method == "genarm") {
-    for (const auto& a : args.all("--arm")) arm_dirs.push_back(resolve_model(a));
-  }
-  const Guidance g = guidance(args, arm_dirs.size());
-  const auto sampler_config = sampler_params(args);
-  const auto templates = prompt_templates(args, arm_dirs.size());
+  MethodDefaults defaults;
+  defaults.base = args.get_or("--base", "toy-base");
+  defaults.arms = args.all("--arm");
+  defaults.rm = args.get_or("--rm", "");
+  defaults.sampler = sampler_params(args);
+  defaults.generation = generation_config(args, {});
   ThreadPool pool(static_cast<size_t>(args.get_int("--threads", 1, 0, 1024)));
-
-  const auto model = GuidedModel::load(resolve_model(args.get_or("--base", "toy-base")), arm_dirs);
-  const auto config = generation_config(args, model.eos_token_ids());
-  auto policy = model.new_policy(g, &pool);
-  sampling::Sampler sampler(sampler_config, model.vocab_size());
+  defaults.pool = &pool;
+  MethodSpec spec;
+  spec.text = method;
+  spec.kind = method;
+  if (method == "genarm") {
+    const Guidance g = guidance(args, defaults.arms.size());
+    spec.weights = g.weights;
+    spec.beta = g.beta;
+    if (defaults.arms.empty()) spec.kind = "base";  // no ARM: the base alone
+  }
+  spec.k = static_cast<int>(args.get_int("--k", 10, 1, 1 << 20));
+  spec.w = static_cast<float>(args.get_double("--w", 1.5));
+  spec.sample = !defaults.sampler.is_greedy();
+  spec.n = static_cast<int>(args.get_int("--n", 4, 1, 1 << 16));
+  spec.reward = args.get_or("--reward", "rm");
+  if (spec.reward != "rm" && spec.reward != "arm" && spec.reward != "afinn") {
+    fail(ErrorCategory::kInvalidArgument, "--reward: '", spec.reward, "' is not one of rm, arm, afinn");
+  }
+  if (spec.reward == "afinn") defaults.afinn = eval::AfinnScorer::load(bundled_data("afinn165.json"));
+  const auto templates = prompt_templates(args, method == "genarm" ? defaults.arms.size() : 0);
+  ModelCache cache;
+  MethodRunner runner(spec, cache, defaults);
+  const Tokenizer& tokenizer = runner.tokenizer();
   const bool details = args.flag("--details");
 
   if (!args.has("--input")) {
@@ -74,13 +97,13 @@ int run_generate(const Argv& argv) {
     std::string prompt_text;
     if (auto text = args.get("--prompt")) {
       prompt_text = *text;
-      prompts = prompts_from_text(*text, templates, model.tokenizer());
+      prompts = prompts_from_text(*text, templates, tokenizer);
     } else {
       prompts = prompts_from_ids(Args::parse_ids("--prompt-ids", *args.get("--prompt-ids")), templates);
-      prompt_text = model.tokenizer().decode(prompts.base, true);
+      prompt_text = tokenizer.decode(prompts.base, true);
     }
     if (args.flag("--json")) {
-      const auto r = generate(policy, sampler, model.tokenizer(), prompts, config);
+      const auto r = runner.run(prompts, defaults.sampler.seed);
       auto j = to_json(r, details);
       j["prompt"] = prompt_text;
       j["prompt_ids"] = prompts.base;
@@ -89,7 +112,7 @@ int run_generate(const Argv& argv) {
     }
     std::fputs(prompt_text.c_str(), stdout);
     std::fflush(stdout);
-    const auto r = generate(policy, sampler, model.tokenizer(), prompts, config, [](std::string_view piece) {
+    const auto r = runner.run(prompts, defaults.sampler.seed, [](std::string_view piece) {
       std::fwrite(piece.data(), 1, piece.size(), stdout);
       std::fflush(stdout);
       return true;
@@ -106,13 +129,13 @@ int run_generate(const Argv& argv) {
   io::JsonlWriter writer(*args.get("--output"), /*append=*/false);
   size_t done = 0;
   while (auto record = reader.next()) {
-    const Prompts prompts = prompts_from_record(*record, reader.where(), templates, model.tokenizer());
-    sampler.reseed(sampler_config.seed + done);  // each prompt has its own reproducible stream
-    const auto r = generate(policy, sampler, model.tokenizer(), prompts, config);
+    const Prompts prompts = prompts_from_record(*record, reader.where(), templates, tokenizer);
+    // Each prompt has its own reproducible stream: seed + line index.
+    const auto r = runner.run(prompts, defaults.sampler.seed + done);
     auto out = to_json(r, details);
     out["id"] = record->contains("id") ? (*record)["id"] : nlohmann::json(done);
     out["prompt"] = record->contains("prompt") ? (*record)["prompt"]
-                                                : nlohmann::json(model.tokenizer().decode(prompts.base, true));
+                                                : nlohmann::json(tokenizer.decode(prompts.base, true));
     writer.write(out);
     ++done;
   }

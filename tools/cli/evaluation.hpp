@@ -61,13 +61,8 @@ class Judges {
     }
     if (!rm.empty()) {
       rm_name_ = std::filesystem::path(resolve_model(rm)).filename().string();
-      rm_ = std::make_unique<model::Transformer>(cache.model(rm));
-      if (!rm_->is_reward_model()) {
-        fail(ErrorCategory::kInvalidArgument, "--rm ", rm, " is a ", rm_->config().architecture,
-             ", not a *ForSequenceClassification reward model");
-      }
-      rm_state_ = std::make_unique<model::SequenceState>(rm_->new_sequence());
-      rm_state_->set_thread_pool(pool);
+      rm_ = std::make_unique<TrajectoryReward>(cache.model(rm));
+      rm_->set_thread_pool(pool);
     }
   }
 
@@ -84,12 +79,7 @@ class Judges {
       }
       out["arm_rewards"] = rewards;
     }
-    if (rm_) {
-      rm_state_->clear();
-      rm_->forward(*rm_state_, prompt);
-      if (!r.ids.empty()) rm_->forward(*rm_state_, r.ids);
-      out["rm_score"] = rm_->reward(*rm_state_);
-    }
+    if (rm_) out["rm_score"] = (*rm_)(prompt, r.ids);
   }
 
  private:
@@ -98,8 +88,7 @@ class Judges {
   std::vector<TransformerSource> arms_;
   size_t vocab_ = 0;
   std::string rm_name_;
-  std::unique_ptr<model::Transformer> rm_;
-  std::unique_ptr<model::SequenceState> rm_state_;
+  std::unique_ptr<TrajectoryReward> rm_;
 };
 
 // A method's aggregate over its result lines.
@@ -335,8 +324,21 @@ inline std::vector<std::filesystem::path> write_plots(const std::vector<Summary>
   return written;
 }
 
-// The toy family's reference set (models/MODELS.md): base; GenARM positive at beta 2, 1, 0.5;
-// concise at beta 1; positive 0.5 + concise 0.5 at beta 0.5.
+// The toy family's method sets (models/MODELS.md):
+//   reference:  base; GenARM positive at beta 2, 1, 0.5; concise at beta 1; positive 0.5 + concise
+//               0.5 at beta 0.5 (the first table);
+//   comparison: base; GenARM positive at beta 1 and 0.5; best-of-4 by toy-rm-positive; ARGS greedy
+//               and stochastic (k 10, w 1.5, toy-rm-positive); the DPO policy alone (the second).
+inline std::vector<MethodSpec> toy_comparison_methods() {
+  std::vector<MethodSpec> m;
+  for (const char* spec : {"base", "genarm:arms=toy-arm-positive,beta=1", "genarm:arms=toy-arm-positive,beta=0.5",
+                           "best-of-n:n=4,reward=rm,rm=toy-rm-positive", "args:k=10,w=1.5,rm=toy-rm-positive",
+                           "args:k=10,w=1.5,rm=toy-rm-positive,sample=1", "base:model=toy-dpo-positive"}) {
+    m.push_back(parse_method(spec));
+  }
+  return m;
+}
+
 inline std::vector<MethodSpec> toy_reference_methods() {
   std::vector<MethodSpec> m;
   for (const char* spec : {"base", "genarm:arms=toy-arm-positive,beta=2", "genarm:arms=toy-arm-positive,beta=1",
