@@ -200,7 +200,9 @@ class BpeModel {
       for (size_t i = 0; i < word.size();) {
         const auto b = static_cast<unsigned char>(word[i]);
         const uint32_t len = utf8::sequence_length(b);
-        if (i > chunk && boundary_leads_[b] && is_boundary(word.substr(i, len))) {
+        // boundary_leads_: 1 = this ASCII character is a boundary, 2 = a boundary may start here.
+        if (i > chunk && boundary_leads_[b] != 0 &&
+            (boundary_leads_[b] == 1 || is_boundary(word.substr(i, len)))) {
           tokenize_chunk(word.substr(chunk, i - chunk), ids, scratch);
           chunk = i;
         }
@@ -259,7 +261,7 @@ class BpeModel {
   // end-of-word suffix depend on word position, so they disable the cut.
   void find_boundary_chars() {
     boundary_chars_.clear();
-    boundary_leads_.fill(false);
+    boundary_leads_.fill(0);
     has_boundaries_ = false;
     if (!options_.continuing_subword_prefix.empty() || !options_.end_of_word_suffix.empty()) return;
     std::vector<std::string> interior;
@@ -281,7 +283,9 @@ class BpeModel {
       if (!std::binary_search(interior.begin(), interior.end(), c)) boundary_chars_.push_back(c);
     }
     std::sort(boundary_chars_.begin(), boundary_chars_.end());
-    for (const std::string& c : boundary_chars_) boundary_leads_[static_cast<unsigned char>(c[0])] = true;
+    for (const std::string& c : boundary_chars_) {
+      boundary_leads_[static_cast<unsigned char>(c[0])] = c.size() == 1 ? 1 : 2;
+    }
     has_boundaries_ = !boundary_chars_.empty();
   }
 
@@ -469,7 +473,7 @@ class BpeModel {
   std::array<int32_t, 256> byte_ids_{};
   std::optional<int32_t> unk_id_;
   std::vector<std::string> boundary_chars_;  // sorted UTF-8 encodings
-  std::array<bool, 256> boundary_leads_{};
+  std::array<uint8_t, 256> boundary_leads_{};
   bool has_boundaries_ = false;
   std::shared_ptr<detail::WordCache> cache_;
 };
