@@ -17,12 +17,14 @@
 //    Unigram and WordLevel are refused with kUnsupported naming the type.
 //  - An id outside the vocabulary makes decode / id_to_token throw kInvalidArgument (HF would
 //    silently drop it).
+//  - The ids of added tokens are the "id" fields of tokenizer.json (HF re-derives them and only
+//    warns on a difference; files written by HF agree).
 // Loading errors name the file and the JSON key path, e.g.
-// "tokenizer.json: model.merges[12]: expected a string or a pair of strings, got a number".
+// "tokenizer.json: model.merges[12]: expected a string or a pair of strings, got an integer".
 //
 // Ownership: a Tokenizer shares its immutable loaded state; copies are cheap and share it.
 // Thread-safety: thread-safe — every const method may be called concurrently (the BPE word
-// cache is internally locked).
+// cache is internally locked; encode keeps its working memory per thread).
 #pragma once
 
 #include <cstdint>
