@@ -170,7 +170,8 @@ TEST_P(FixtureConfig, V4RewriteGivesIdenticalLogits) {
   std::filesystem::copy_file(fixture_model(GetParam()) / "model.safetensors", dir / "model.safetensors");
   const auto original = model::Transformer::load(fixture_model(GetParam()));
   const auto rewritten = model::Transformer::load(dir.path());
-  for (const auto& seq : load_json(fixture_model(GetParam()) / "expected.json")["sequences"]) {
+  const json expected = load_json(fixture_model(GetParam()) / "expected.json");
+  for (const auto& seq : expected["sequences"]) {
     const auto ids = seq["ids"].get<std::vector<int32_t>>();
     auto a = original.new_sequence();
     auto b = rewritten.new_sequence();
