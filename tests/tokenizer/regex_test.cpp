@@ -85,8 +85,11 @@ TEST(Regex, QuantifiersGreedyLazyPossessive) {
   EXPECT_EQ(matches("a++b", "aaab"), (Strings{"aaab"}));
   EXPECT_EQ(matches("(?>a*)a", "aaa"), Strings{});
   EXPECT_EQ(matches("(?:ab|a)*c", "ababac"), (Strings{"ababac"}));
-  // {n}+ is an interval followed by '+' in Oniguruma syntax, not a possessive.
+  // {n}+ is an interval followed by '+' in Oniguruma syntax, not a possessive, and {n}? is an
+  // optional {n}, while {n,m}? is lazy.
   EXPECT_EQ(matches("a{2}+", "aaaaa"), (Strings{"aaaa"}));
+  EXPECT_EQ(matches("a{2}?", "aaa"), (Strings{"aa", ""}));
+  EXPECT_EQ(matches("a{2,3}?", "aaa"), (Strings{"aa"}));
 }
 
 TEST(Regex, AlternationIsLeftmostFirst) {
@@ -139,6 +142,10 @@ TEST(Regex, CharacterClasses) {
   EXPECT_EQ(matches("[\\p{N}\\s]+", "a1 2b"), (Strings{"1 2"}));
   EXPECT_EQ(matches("\\d+", "x\u0663\u0664y12"), (Strings{"\u0663\u0664", "12"}));
   EXPECT_EQ(matches("\\h+", "0x1fZ"), (Strings{"0", "1f"}));
+  // Oniguruma's \w is Letter | Mark | Number | Connector_Punctuation: "½" (No) is a word char.
+  EXPECT_EQ(matches("\\w+", "a\u00BDb-c_d"), (Strings{"a\u00BDb", "c_d"}));
+  EXPECT_EQ(matches("\\N+", "ab\ncd"), (Strings{"ab", "cd"}));
+  EXPECT_EQ(matches("\\O+", "ab\ncd"), (Strings{"ab\ncd"}));
   EXPECT_EQ(matches("[\\s\\S]", "\n"), (Strings{"\n"}));
   EXPECT_EQ(matches("\\S+", "a\u3000b"), (Strings{"a", "b"}));  // ideographic space is \s
   EXPECT_EQ(matches("[\u4E00-\u9FA5]+", "ab\u4E2D\u6587cd"), (Strings{"\u4E2D\u6587"}));

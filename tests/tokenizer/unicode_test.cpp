@@ -50,7 +50,10 @@ TEST(Unicode, WhiteSpaceWordNumericPunctuation) {
   EXPECT_TRUE(is_word_char(U'\u24B6'));   // circled A: Other_Alphabetic
   EXPECT_TRUE(is_word_char(U'\u200D'));   // Join_Control
   EXPECT_FALSE(is_word_char(U'-'));
-  EXPECT_FALSE(is_word_char(U'\u00BD'));  // No is not \w
+  EXPECT_FALSE(is_word_char(U'\u00BD'));  // No is not Rust's \w ...
+  EXPECT_TRUE(is_regex_word_char(U'\u00BD'));  // ... but it is Oniguruma's
+  EXPECT_FALSE(is_regex_word_char(U'\u24B6'));
+  EXPECT_FALSE(is_regex_word_char(U'-'));
 
   EXPECT_TRUE(is_numeric(U'7'));
   EXPECT_TRUE(is_numeric(U'\u00BD'));

@@ -5,9 +5,12 @@
 // (`*?`) and possessive (`*+`) quantifiers, lookahead `(?=..)` `(?!..)`, atomic groups `(?>..)`,
 // scoped flags `(?i)` `(?i:..)` `(?-i:..)` and `(?m)` (Oniguruma's "dot matches newline"),
 // character classes with ranges, negation, nesting, `\p{..}`/`\P{..}` general categories and
-// `\s \S \d \D \w \W \h \H` in their Unicode meaning, `^ $ \A \z \Z \b \B` anchors, and escapes
-// `\n \r \t \f \v \a \e \0 \xHH \x{H..} \uHHHH`. Case-insensitive matching uses simple case
-// folding. Anything else (backreferences, lookbehind, named properties such as scripts, class
+// `\s \S \d \D \w \W \h \H \N \O` in their Oniguruma Unicode meaning (\w is Letter | Mark |
+// Number | Connector_Punctuation), `^ $ \A \z \Z \b \B` anchors (^ and $ at line boundaries), and
+// escapes `\n \r \t \f \v \a \e \0 \xHH \x{H..} \uHHHH`. As in Oniguruma, a `{` that does not
+// start an interval is a literal and `a{n}?` means `(?:a{n})?`, not a lazy `{n}`. Case-insensitive
+// matching uses simple case folding (Oniguruma also applies multi-character folds such as
+// "ss" ~ "ß"). Anything else (backreferences, lookbehind, named properties such as scripts, class
 // intersection, ...) is rejected when the pattern is compiled with a genarm::Error naming the
 // pattern and the byte position: kUnsupported for valid syntax we do not implement, kTokenizer
 // for a malformed pattern. Groups do not capture (nothing in the tokenizer needs captures).
@@ -316,7 +319,9 @@ class Regex {
     return any;
   }
 
-  bool parse_interval(size_t& p, int32_t& min, int32_t& max) const {
+  // `exact` reports the "{n}" form, after which '?' is not a lazy modifier in Oniguruma
+  // (a{n}? means (?:a{n})?).
+  bool parse_interval(size_t& p, int32_t& min, int32_t& max, bool* exact = nullptr) const {
     // "{n}", "{n,}", "{n,m}", "{,m}"; anything else is a literal '{' in Oniguruma.
     size_t q = p + 1;
     auto read_number = [&](int32_t& v) {
@@ -336,6 +341,7 @@ class Regex {
       if (!has_lo) return false;
       min = max = lo;
       p = q + 1;
+      if (exact) *exact = true;
       return true;
     }
     if (q >= pattern_.size() || pattern_[q] != ',') return false;
@@ -355,6 +361,7 @@ class Regex {
       const char c = peek();
       int32_t min = 0, max = 0;
       bool interval = false;
+      bool exact = false;
       if (c == '?') {
         min = 0, max = 1;
         ++pos_;
@@ -366,7 +373,7 @@ class Regex {
         ++pos_;
       } else if (c == '{') {
         size_t p = pos_;
-        if (!parse_interval(p, min, max)) break;
+        if (!parse_interval(p, min, max, &exact)) break;
         pos_ = p;
         interval = true;
       } else {
@@ -380,7 +387,7 @@ class Regex {
       rep.children.push_back(atom);
       rep.min = min;
       rep.max = max;
-      if (!at_end() && peek() == '?') {
+      if (!at_end() && peek() == '?' && !exact) {
         rep.greed = Greed::kLazy;
         ++pos_;
       } else if (!interval && !at_end() && peek() == '+') {
@@ -699,6 +706,13 @@ class Regex {
       n.assertion = a;
       return add_node(std::move(n));
     }
+    if (c == 'N' || c == 'O') {
+      // \N: any character but newline; \O: any character (Oniguruma).
+      pos_ += 2;
+      Node n{Node::kAny};
+      n.dotall = c == 'O';
+      return add_node(std::move(n));
+    }
     char32_t cp = 0;
     ClassItem item{ClassItem::kRange};
     if (parse_escape_item(cp, item, false)) {
@@ -842,7 +856,7 @@ class Regex {
         case ClassItem::kRange: m = cp >= item.lo && cp <= item.hi; break;
         case ClassItem::kCategories: m = in_categories(cp, item.mask); break;
         case ClassItem::kWhiteSpace: m = is_white_space(cp); break;
-        case ClassItem::kWord: m = is_word_char(cp); break;
+        case ClassItem::kWord: m = is_regex_word_char(cp); break;
         case ClassItem::kHexDigit:
           m = (cp >= '0' && cp <= '9') || (cp >= 'a' && cp <= 'f') || (cp >= 'A' && cp <= 'F');
           break;
@@ -1070,12 +1084,12 @@ class Regex {
     size_t p = pos - 1;
     while (p > 0 && (static_cast<unsigned char>(text[p]) & 0xC0) == 0x80) --p;
     uint32_t len = 0;
-    return is_word_char(utf8::decode_valid(text.data() + p, len));
+    return is_regex_word_char(utf8::decode_valid(text.data() + p, len));
   }
   bool word_at(std::string_view text, size_t pos) const {
     if (pos >= text.size()) return false;
     uint32_t len = 0;
-    return is_word_char(utf8::decode_valid(text.data() + pos, len));
+    return is_regex_word_char(utf8::decode_valid(text.data() + pos, len));
   }
 
   bool check_assert(Assert a, std::string_view text, size_t pos) const {

@@ -97,8 +97,8 @@ inline bool is_white_space(char32_t cp) {
   return detail::in_ranges(std::begin(detail::kWhiteSpace), std::end(detail::kWhiteSpace), cp);
 }
 
-// Regex \w in Oniguruma and Rust: Alphabetic, marks, decimal digits, connector punctuation
-// and Join_Control (Unicode TR18).
+// Rust regex \w (HF's Whitespace pre-tokenizer and added-token single_word checks): Alphabetic,
+// marks, decimal digits, connector punctuation and Join_Control (Unicode TR18).
 inline bool is_word_char(char32_t cp) {
   constexpr CategoryMask kWord = kLetterMask | kMarkMask | category_bit(GeneralCategory::kNd) |
                                  category_bit(GeneralCategory::kNl) |
@@ -106,6 +106,12 @@ inline bool is_word_char(char32_t cp) {
   if (in_categories(cp, kWord)) return true;
   return cp >= 0x200C &&
          detail::in_ranges(std::begin(detail::kExtraWord), std::end(detail::kExtraWord), cp);
+}
+
+// Oniguruma's \w (and \b) for Unicode text: Letter | Mark | Number | Connector_Punctuation.
+// Note the difference from is_word_char: any number (also No, like "½"), and nothing else.
+inline bool is_regex_word_char(char32_t cp) {
+  return in_categories(cp, kLetterMask | kMarkMask | kNumberMask | category_bit(GeneralCategory::kPc));
 }
 
 // Rust char::is_numeric: any number category.
