@@ -16,5 +16,6 @@ int run_detokenize(const Argv& args);
 int run_score(const Argv& args);
 int run_eval(const Argv& args);
 int run_demo(const Argv& args);
+int run_bench(const Argv& args);
 
 }  // namespace genarm::cli

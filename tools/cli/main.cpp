@@ -24,6 +24,7 @@ const Command kCommands[] = {
     {"score", genarm::cli::run_score, "ARM reward of responses: sum_t log pi_arm(y_t | x, y_<t)"},
     {"tokenize", genarm::cli::run_tokenize, "text to token ids, as Hugging Face tokenizers does"},
     {"detokenize", genarm::cli::run_detokenize, "token ids to text"},
+    {"bench", genarm::cli::run_bench, "speed of base, GenARM, ARGS and best-of-N on the same prompts"},
     {"logits", genarm::cli::run_logits, "next-token logits of a model for a list of token ids"},
 };
 

@@ -1,6 +1,9 @@
 // ThreadPool: a fixed set of worker threads for the data-parallel loops of a forward pass
-// (matrix-vector rows, attention heads). Workers spin briefly and then sleep on an atomic wait,
-// so the many short parallel regions of one decode step cost about a microsecond each.
+// (matrix-vector rows, attention heads). A loop is split into fixed chunks that the caller and the
+// workers claim from a shared counter: the caller never waits for a worker that has not started
+// (a busy or oversubscribed machine degrades to single-threaded speed, not to scheduler
+// latency), and since chunk boundaries do not depend on who runs them, results are identical for
+// any number of threads. Idle workers spin briefly, then sleep on an atomic wait.
 // Ownership: owns its threads; joined by the destructor.
 // Thread-safety: thread-compatible — one caller at a time (give each generating thread its own
 // pool, or none). A parallel_for body must not throw and must not call parallel_for.
@@ -30,12 +33,12 @@ class ThreadPool {
     if (num_threads == 0) num_threads = std::max(1u, std::thread::hardware_concurrency());
     size_ = num_threads;
     workers_.reserve(num_threads - 1);
-    for (size_t i = 1; i < num_threads; ++i) workers_.emplace_back([this, i] { worker_loop(i); });
+    for (size_t i = 1; i < num_threads; ++i) workers_.emplace_back([this] { worker_loop(); });
   }
   ~ThreadPool() {
     stop_.store(true, std::memory_order_relaxed);
-    generation_.fetch_add(1, std::memory_order_release);
-    generation_.notify_all();
+    wake_.fetch_add(1, std::memory_order_release);
+    wake_.notify_all();
     for (auto& t : workers_) t.join();
   }
   ThreadPool(const ThreadPool&) = delete;
@@ -43,32 +46,34 @@ class ThreadPool {
 
   size_t size() const { return size_; }
 
-  // Calls fn(begin, end) — or fn(begin, end, chunk) with chunk in [0, size()), for per-thread
-  // scratch — on size() contiguous chunks of [0, n), in parallel; returns when all are done.
-  // Chunk boundaries are multiples of `grain` (except the last) so that SIMD blocks stay whole.
+  // Calls fn(begin, end) — or fn(begin, end, chunk), chunk in [0, size()), for per-chunk scratch —
+  // on at most size() contiguous chunks of [0, n), in parallel; returns when all are done. Chunk
+  // boundaries are multiples of `grain` (except the last) so that SIMD blocks stay whole.
   template <typename Fn>
   void parallel_for(size_t n, Fn&& fn, size_t grain = 1) {
     if (n == 0) return;
     const size_t blocks = (n + grain - 1) / grain;
-    const size_t active = std::min(size_, blocks);
-    if (active <= 1) {
+    const size_t chunks = std::min(size_, blocks);
+    if (chunks <= 1) {
       call(fn, 0, n, 0);
       return;
     }
     job_ = Job{&invoke<std::remove_reference_t<Fn>>, const_cast<void*>(static_cast<const void*>(&fn)), n,
-               grain, blocks, active};
-    pending_.store(active - 1, std::memory_order_relaxed);
-    generation_.fetch_add(1, std::memory_order_release);
-    generation_.notify_all();
-    run_chunk(0);
-    while (pending_.load(std::memory_order_acquire) != 0) GENARM_CPU_RELAX();
+               grain, blocks, chunks};
+    done_.store(0, std::memory_order_relaxed);
+    const uint64_t generation = (claim_.load(std::memory_order_relaxed) >> 32) + 1;
+    claim_.store(generation << 32, std::memory_order_release);  // publishes job_
+    wake_.fetch_add(1, std::memory_order_release);
+    wake_.notify_all();
+    work(generation);
+    while (done_.load(std::memory_order_acquire) != chunks) GENARM_CPU_RELAX();
   }
 
  private:
   struct Job {
     void (*function)(void*, size_t, size_t, size_t) = nullptr;
     void* context = nullptr;
-    size_t n = 0, grain = 1, blocks = 0, active = 0;
+    size_t n = 0, grain = 1, blocks = 0, chunks = 0;
   };
 
   template <typename Fn>
@@ -84,44 +89,55 @@ class ThreadPool {
     call(*static_cast<Fn*>(context), begin, end, chunk);
   }
 
-  void run_chunk(size_t index) {
-    const Job& job = job_;
-    if (index >= job.active) return;
-    const size_t begin_block = job.blocks * index / job.active;
-    const size_t end_block = job.blocks * (index + 1) / job.active;
-    const size_t begin = begin_block * job.grain;
-    const size_t end = std::min(job.n, end_block * job.grain);
-    if (begin < end) job.function(job.context, begin, end, index);
-  }
-
-  void worker_loop(size_t index) {
-    uint64_t seen = 0;
+  // Claims and runs chunks of job `generation` until none is left. The claim word holds the
+  // generation (high 32 bits) and the next chunk (low 32), so a late worker cannot claim a chunk
+  // of a newer job by mistake.
+  void work(uint64_t generation) {
     for (;;) {
-      uint64_t current = generation_.load(std::memory_order_acquire);
-      for (int spin = 0; current == seen && spin < kSpinIterations; ++spin) {
-        GENARM_CPU_RELAX();
-        current = generation_.load(std::memory_order_acquire);
+      uint64_t current = claim_.load(std::memory_order_acquire);
+      size_t chunk = 0;
+      for (;;) {
+        if ((current >> 32) != generation) return;
+        chunk = static_cast<size_t>(current & 0xffffffffu);
+        if (chunk >= job_.chunks) return;
+        if (claim_.compare_exchange_weak(current, current + 1, std::memory_order_acq_rel)) break;
       }
-      while (current == seen) {
-        generation_.wait(seen, std::memory_order_acquire);
-        current = generation_.load(std::memory_order_acquire);
-      }
-      seen = current;
-      if (stop_.load(std::memory_order_relaxed)) return;
-      if (index < job_.active) {
-        run_chunk(index);
-        pending_.fetch_sub(1, std::memory_order_acq_rel);
-      }
+      const Job& job = job_;
+      const size_t begin = job.blocks * chunk / job.chunks * job.grain;
+      const size_t end = std::min(job.n, job.blocks * (chunk + 1) / job.chunks * job.grain);
+      if (begin < end) job.function(job.context, begin, end, chunk);
+      done_.fetch_add(1, std::memory_order_acq_rel);
     }
   }
 
-  static constexpr int kSpinIterations = 1 << 14;
+  void worker_loop() {
+    // 0, not the current value: a worker that starts after the pool was already woken (or told to
+    // stop) must not sleep through it.
+    uint64_t seen = 0;
+    for (;;) {
+      uint64_t current = wake_.load(std::memory_order_acquire);
+      for (int spin = 0; current == seen && spin < kSpinIterations; ++spin) {
+        GENARM_CPU_RELAX();
+        current = wake_.load(std::memory_order_acquire);
+      }
+      while (current == seen) {
+        wake_.wait(seen, std::memory_order_acquire);
+        current = wake_.load(std::memory_order_acquire);
+      }
+      seen = current;
+      if (stop_.load(std::memory_order_relaxed)) return;
+      work(claim_.load(std::memory_order_acquire) >> 32);
+    }
+  }
+
+  static constexpr int kSpinIterations = 1 << 12;
 
   size_t size_ = 1;
   std::vector<std::thread> workers_;
   Job job_;
-  std::atomic<uint64_t> generation_{0};
-  std::atomic<size_t> pending_{0};
+  std::atomic<uint64_t> claim_{0};  // (generation << 32) | next chunk
+  std::atomic<size_t> done_{0};     // chunks finished in the current job
+  std::atomic<uint64_t> wake_{0};   // bumped to wake sleeping workers
   std::atomic<bool> stop_{false};
 };
 
