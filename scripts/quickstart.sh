@@ -46,6 +46,12 @@ case "$mode" in
     cmake --build build-asan -j "$jobs"
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
       ctest --test-dir build-asan --output-on-failure -j "$jobs" --timeout 1800 -LE 'cmake|slow'
+
+    echo "== ThreadSanitizer: one model shared by several generating threads, the thread pool"
+    configure build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGENARM_SANITIZE=thread -DGENARM_BUILD_CLI=OFF \
+      -DGENARM_BUILD_BENCHMARKS=OFF -DGENARM_BUILD_EXAMPLES=OFF
+    cmake --build build-tsan -j "$jobs" --target genarm_core_tests genarm_generate_tests
+    TSAN_OPTIONS=halt_on_error=1 ctest --test-dir build-tsan --output-on-failure --timeout 900 -R '^(Concurrency|ThreadPool)\.'
     ;;
   *)
     echo "usage: scripts/quickstart.sh demo|test" >&2

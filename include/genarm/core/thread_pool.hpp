@@ -31,9 +31,9 @@ class ThreadPool {
   // `num_threads` counts the calling thread: 1 runs everything inline, 0 means all hardware threads.
   explicit ThreadPool(size_t num_threads = 1) {
     if (num_threads == 0) num_threads = std::max(1u, std::thread::hardware_concurrency());
-    size_ = num_threads;
+    size_ = std::min<size_t>(num_threads, kMaxThreads);
     workers_.reserve(num_threads - 1);
-    for (size_t i = 1; i < num_threads; ++i) workers_.emplace_back([this] { worker_loop(); });
+    for (size_t i = 1; i < size_; ++i) workers_.emplace_back([this] { worker_loop(); });
   }
   ~ThreadPool() {
     stop_.store(true, std::memory_order_relaxed);
@@ -62,7 +62,7 @@ class ThreadPool {
                grain, blocks, chunks};
     done_.store(0, std::memory_order_relaxed);
     const uint64_t generation = (claim_.load(std::memory_order_relaxed) >> 32) + 1;
-    claim_.store(generation << 32, std::memory_order_release);  // publishes job_
+    claim_.store((generation << 32) | (chunks << 16), std::memory_order_release);  // publishes job_
     wake_.fetch_add(1, std::memory_order_release);
     wake_.notify_all();
     work(generation);
@@ -90,16 +90,17 @@ class ThreadPool {
   }
 
   // Claims and runs chunks of job `generation` until none is left. The claim word holds the
-  // generation (high 32 bits) and the next chunk (low 32), so a late worker cannot claim a chunk
-  // of a newer job by mistake.
+  // generation (bits 32-63), the job's chunk count (16-31) and the next chunk (0-15): a late worker
+  // cannot claim a chunk of a newer job, and reads job_ only after a successful claim (while the
+  // caller waits for that chunk, so job_ cannot change under it).
   void work(uint64_t generation) {
     for (;;) {
       uint64_t current = claim_.load(std::memory_order_acquire);
       size_t chunk = 0;
       for (;;) {
         if ((current >> 32) != generation) return;
-        chunk = static_cast<size_t>(current & 0xffffffffu);
-        if (chunk >= job_.chunks) return;
+        chunk = static_cast<size_t>(current & 0xffffu);
+        if (chunk >= static_cast<size_t>((current >> 16) & 0xffffu)) return;
         if (claim_.compare_exchange_weak(current, current + 1, std::memory_order_acq_rel)) break;
       }
       const Job& job = job_;
@@ -131,11 +132,12 @@ class ThreadPool {
   }
 
   static constexpr int kSpinIterations = 1 << 12;
+  static constexpr size_t kMaxThreads = 1024;  // chunk counts must fit the claim word's 16 bits
 
   size_t size_ = 1;
   std::vector<std::thread> workers_;
   Job job_;
-  std::atomic<uint64_t> claim_{0};  // (generation << 32) | next chunk
+  std::atomic<uint64_t> claim_{0};  // (generation << 32) | (chunks << 16) | next chunk
   std::atomic<size_t> done_{0};     // chunks finished in the current job
   std::atomic<uint64_t> wake_{0};   // bumped to wake sleeping workers
   std::atomic<bool> stop_{false};

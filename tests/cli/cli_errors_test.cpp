@@ -1,0 +1,184 @@
+// The genarm command line on bad input: every mistake a user can make gives one clear line on
+// stderr and a non-zero exit code (1 for errors, 2 for usage), never a signal; batch jobs keep the
+// results written before the bad line.
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <string>
+
+#include "test_support.hpp"
+
+namespace genarm {
+namespace {
+
+using testing::hf_dir;
+using testing::read_file;
+using testing::TempDir;
+using testing::write_file;
+
+struct CliRun {
+  int exit_code = -1;  // -1: killed by a signal
+  std::string out, err;
+};
+
+std::string quote(const std::string& s) {
+  std::string q = "'";
+  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return q + "'";
+}
+
+CliRun run_cli(const std::vector<std::string>& args) {
+  static int counter = 0;
+  const auto dir = std::filesystem::temp_directory_path();
+  const auto out = dir / ("genarm_cli_out_" + std::to_string(::getpid()) + "_" + std::to_string(counter));
+  const auto err = dir / ("genarm_cli_err_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
+  std::string cmd = quote(GENARM_CLI_PATH);
+  for (const auto& a : args) cmd += " " + quote(a);
+  cmd += " >" + quote(out.string()) + " 2>" + quote(err.string());
+  const int status = std::system(cmd.c_str());
+  CliRun r;
+  if (WIFEXITED(status)) r.exit_code = WEXITSTATUS(status);
+  r.out = read_file(out);
+  r.err = read_file(err);
+  std::filesystem::remove(out);
+  std::filesystem::remove(err);
+  return r;
+}
+
+// One line on stderr, containing every fragment; the expected exit code.
+::testing::AssertionResult fails_with(const CliRun& r, int code, const std::vector<std::string>& fragments) {
+  if (r.exit_code != code) {
+    return ::testing::AssertionFailure() << "exit code " << r.exit_code << " (want " << code << "), stderr: " << r.err;
+  }
+  size_t lines = 0;
+  for (char c : r.err) lines += c == '\n';
+  if (lines != 1) return ::testing::AssertionFailure() << lines << " lines on stderr: " << r.err;
+  for (const auto& f : fragments) {
+    if (r.err.find(f) == std::string::npos) {
+      return ::testing::AssertionFailure() << "stderr lacks '" << f << "': " << r.err;
+    }
+  }
+  return ::testing::AssertionSuccess();
+}
+
+std::string model(const std::string& name) { return (hf_dir() / "models" / name).string(); }
+
+// A copy of a fixture model whose file `name` is replaced by `content`.
+std::filesystem::path broken_model(const TempDir& dir, const std::string& base, const std::string& name,
+                                   const std::string& content) {
+  const auto m = dir.path() / (base + "-broken");
+  std::filesystem::create_directories(m);
+  for (const auto& f : std::filesystem::directory_iterator(hf_dir() / "models" / base)) {
+    std::filesystem::copy_file(f.path(), m / f.path().filename(), std::filesystem::copy_options::overwrite_existing);
+  }
+  write_file(m / name, content);
+  return m;
+}
+
+TEST(CliErrors, MissingModelFolder) {
+  EXPECT_TRUE(fails_with(run_cli({"logits", "--model", "/no/such/model", "--ids", "1"}), 1, {"/no/such/model"}));
+}
+
+TEST(CliErrors, TruncatedAndHostileSafetensors) {
+  TempDir dir("cli");
+  const std::string weights = read_file(hf_dir() / "models" / "llama-tiny" / "model.safetensors");
+  auto m = broken_model(dir, "llama-tiny", "model.safetensors", weights.substr(0, weights.size() / 2));
+  EXPECT_TRUE(fails_with(run_cli({"logits", "--model", m.string(), "--ids", "1"}), 1, {"model.safetensors"}));
+  m = broken_model(dir, "llama-tiny", "model.safetensors", "");
+  EXPECT_TRUE(fails_with(run_cli({"logits", "--model", m.string(), "--ids", "1"}), 1, {"model.safetensors", "too short"}));
+  std::string absurd(8, '\xff');
+  m = broken_model(dir, "llama-tiny", "model.safetensors", absurd + "{}");
+  EXPECT_TRUE(fails_with(run_cli({"logits", "--model", m.string(), "--ids", "1"}), 1, {"header length"}));
+}
+
+TEST(CliErrors, BadConfigJson) {
+  TempDir dir("cli");
+  auto m = broken_model(dir, "llama-tiny", "config.json", "{\"hidden_size\": ");
+  EXPECT_TRUE(fails_with(run_cli({"logits", "--model", m.string(), "--ids", "1"}), 1, {"config.json", "not valid JSON"}));
+  m = broken_model(dir, "llama-tiny", "config.json", "{\"architectures\": [\"BertModel\"]}");
+  EXPECT_TRUE(fails_with(run_cli({"logits", "--model", m.string(), "--ids", "1"}), 1, {"BertModel", "not supported"}));
+}
+
+TEST(CliErrors, BadTokenizerJson) {
+  TempDir dir("cli");
+  const auto m = broken_model(dir, "llama-tiny", "tokenizer.json", "{\"model\": {\"type\": \"Unigram\"}}");
+  EXPECT_TRUE(fails_with(run_cli({"tokenize", "--tokenizer", m.string(), "--text", "hi"}), 1, {"tokenizer.json"}));
+  EXPECT_TRUE(fails_with(run_cli({"generate", "--base", m.string(), "--prompt", "hi"}), 1, {"tokenizer.json"}));
+}
+
+TEST(CliErrors, TokenIdsOutsideTheVocabularyAndTheContext) {
+  EXPECT_TRUE(fails_with(run_cli({"logits", "--model", model("llama-tiny"), "--ids", "1,99999"}), 1,
+                         {"token id 99999", "vocabulary of 1024"}));
+  std::string ids = "1";
+  for (int i = 0; i < 300; ++i) ids += ",5";
+  EXPECT_TRUE(fails_with(run_cli({"generate", "--base", model("llama-tiny"), "--prompt-ids", ids}), 1,
+                         {"301 tokens", "context of 256"}));
+  EXPECT_TRUE(fails_with(run_cli({"detokenize", "--tokenizer", model("llama-tiny"), "--ids", "5000"}), 1, {"5000"}));
+}
+
+TEST(CliErrors, BaseAndArmWithDifferentTokenizers) {
+  EXPECT_TRUE(fails_with(run_cli({"generate", "--base", model("llama-tiny"), "--arm", model("gpt2-tiny"), "--prompt", "hi"}),
+                         1, {"tokenizer of ARM", "gpt2-tiny"}));
+}
+
+TEST(CliErrors, InvalidSamplingAndGuidanceParameters) {
+  const std::string base = model("llama-tiny"), arm = model("llama-tiny-arm");
+  const auto gen = [&](std::vector<std::string> extra) {
+    std::vector<std::string> a{"generate", "--base", base, "--arm", arm, "--prompt", "hi"};
+    a.insert(a.end(), extra.begin(), extra.end());
+    return run_cli(a);
+  };
+  EXPECT_TRUE(fails_with(gen({"--beta", "0"}), 1, {"beta", "> 0"}));
+  EXPECT_TRUE(fails_with(gen({"--beta", "-2"}), 1, {"beta"}));
+  EXPECT_TRUE(fails_with(gen({"--beta", "nan"}), 1, {"--beta", "nan"}));
+  EXPECT_TRUE(fails_with(gen({"--beta", "inf"}), 1, {"--beta", "inf"}));
+  EXPECT_TRUE(fails_with(gen({"--top-p", "0"}), 1, {"top_p", "0"}));
+  EXPECT_TRUE(fails_with(gen({"--top-p", "1.5"}), 1, {"top_p", "1.5"}));
+  EXPECT_TRUE(fails_with(gen({"--temperature", "-1"}), 1, {"temperature", "-1"}));
+  EXPECT_TRUE(fails_with(gen({"--weights", "1,2"}), 1, {"2 weight(s) for 1 ARM(s)"}));
+  EXPECT_TRUE(fails_with(gen({"--max-new-tokens", "0"}), 1, {"--max-new-tokens", "0"}));
+  EXPECT_TRUE(fails_with(gen({"--top-k", "abc"}), 1, {"--top-k", "abc"}));
+  EXPECT_TRUE(fails_with(gen({"--stop", ""}), 1, {"stop string is empty"}));
+}
+
+TEST(CliErrors, UsageMistakesExitWithTwo) {
+  EXPECT_TRUE(fails_with(run_cli({"generate", "--frobnicate"}), 2, {"unknown option '--frobnicate'"}));
+  EXPECT_TRUE(fails_with(run_cli({"generate", "--prompt"}), 2, {"--prompt", "needs a value"}));
+  EXPECT_TRUE(fails_with(run_cli({"generate"}), 2, {"exactly one of --prompt"}));
+  const CliRun r = run_cli({"no-such-command"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("unknown command 'no-such-command'"), std::string::npos);
+}
+
+TEST(CliErrors, InvalidUtf8Prompt) {
+  EXPECT_TRUE(fails_with(run_cli({"tokenize", "--tokenizer", model("llama-tiny"), "--text", "ok \xff\xfe bad"}), 1,
+                         {"UTF-8", "3"}));
+}
+
+TEST(CliErrors, BrokenLineInAPromptsFileKeepsEarlierResults) {
+  TempDir dir("cli");
+  write_file(dir / "in.jsonl", "{\"id\": \"a\", \"prompt\": \"one\"}\n{\"id\": \"b\", \"prompt\": \"two\"}\n{\"id\": \"c\", \"prompt\": \n");
+  const CliRun r = run_cli({"generate", "--base", model("llama-tiny"), "--input", (dir / "in.jsonl").string(), "--output",
+                         (dir / "out.jsonl").string(), "--max-new-tokens", "3"});
+  EXPECT_TRUE(fails_with(r, 1, {"in.jsonl:3", "not valid JSON"}));
+  const std::string out = read_file(dir / "out.jsonl");
+  EXPECT_NE(out.find("\"id\":\"a\""), std::string::npos) << out;
+  EXPECT_NE(out.find("\"id\":\"b\""), std::string::npos) << out;
+  write_file(dir / "in2.jsonl", "{\"id\": 1, \"prompt\": \"one\"}\n{\"id\": 2, \"text\": \"no prompt key\"}\n");
+  EXPECT_TRUE(fails_with(run_cli({"generate", "--base", model("llama-tiny"), "--input", (dir / "in2.jsonl").string(),
+                                  "--output", (dir / "out2.jsonl").string(), "--max-new-tokens", "2"}),
+                         1, {"in2.jsonl:2", "prompt"}));
+}
+
+TEST(CliErrors, ARewardModelWhereACausalLmBelongs) {
+  EXPECT_TRUE(fails_with(run_cli({"generate", "--base", model("llama-tiny"), "--arm", model("llama-rm-tiny"), "--prompt", "hi"}),
+                         1, {"LlamaForSequenceClassification"}));
+  EXPECT_TRUE(fails_with(run_cli({"generate", "--method", "args", "--base", model("llama-tiny"), "--rm",
+                                  model("llama-tiny-arm"), "--prompt", "hi"}),
+                         1, {"trajectory reward model"}));
+}
+
+}  // namespace
+}  // namespace genarm
