@@ -52,6 +52,16 @@ case "$mode" in
       -DGENARM_BUILD_BENCHMARKS=OFF -DGENARM_BUILD_EXAMPLES=OFF
     cmake --build build-tsan -j "$jobs" --target genarm_core_tests genarm_generate_tests
     TSAN_OPTIONS=halt_on_error=1 ctest --test-dir build-tsan --output-on-failure --timeout 900 -R '^(Concurrency|ThreadPool)\.'
+
+    echo "== libFuzzer: a short run of each fuzz target and its regression inputs (tests/fuzz)"
+    if command -v clang++ >/dev/null 2>&1; then
+      configure build-fuzz -DCMAKE_CXX_COMPILER=clang++ -DGENARM_BUILD_FUZZERS=ON -DGENARM_BUILD_TESTS=OFF \
+        -DGENARM_BUILD_CLI=OFF -DGENARM_BUILD_EXAMPLES=OFF -DGENARM_BUILD_BENCHMARKS=OFF
+      cmake --build build-fuzz -j "$jobs"
+      ctest --test-dir build-fuzz --output-on-failure -j "$jobs" -L fuzz
+    else
+      echo "   skipped: clang++ not found (Debian: apt-get install clang libclang-rt-dev)"
+    fi
     ;;
   *)
     echo "usage: scripts/quickstart.sh demo|test" >&2
