@@ -154,6 +154,7 @@ TEST(Regex, CharacterClasses) {
 TEST(Regex, Escapes) {
   EXPECT_EQ(matches("\\x41\\u00e9\\x{1F600}", "A\u00E9\U0001F600"), (Strings{"A\u00E9\U0001F600"}));
   EXPECT_EQ(matches("\\t\\n", "a\t\nb"), (Strings{"\t\n"}));
+  EXPECT_EQ(matches("a\\012b\\0", std::string("a\nb\0", 4)), (Strings{std::string("a\nb\0", 4)}));
   EXPECT_EQ(matches("\\.\\*\\(", "a.*("), (Strings{".*("}));
   EXPECT_EQ(matches("(?#a comment)x", "x"), (Strings{"x"}));
   EXPECT_EQ(matches("(?<name>a)b", "ab"), (Strings{"ab"}));
@@ -176,6 +177,8 @@ TEST(Regex, UnsupportedSyntaxIsRefusedWithPatternAndPosition) {
   GENARM_EXPECT_ERROR(Regex("[a&&b]"), ErrorCategory::kUnsupported, "intersection");
   GENARM_EXPECT_ERROR(Regex("\\K"), ErrorCategory::kUnsupported, "escape '\\K'");
   GENARM_EXPECT_ERROR(Regex("(?x)a"), ErrorCategory::kUnsupported, "(?x)");
+  // Oniguruma reads \xE9 as one byte of a UTF-8 sequence, not as U+00E9.
+  GENARM_EXPECT_ERROR(Regex("\\xE9"), ErrorCategory::kUnsupported, "non-ASCII byte");
 }
 
 TEST(Regex, MalformedPatternsAreRefused) {

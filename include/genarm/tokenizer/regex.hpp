@@ -90,32 +90,8 @@ class Regex {
   // The leftmost-first match that starts at or after `from` (a character boundary of `text`,
   // which must be valid UTF-8), or nullopt.
   std::optional<RegexMatch> search(std::string_view text, size_t from, RegexScratch& scratch) const {
-    if (from > text.size()) return std::nullopt;
-    if (literal_) {
-      if (literal_->empty()) return RegexMatch{from, from};
-      const size_t at = text.find(*literal_, from);
-      if (at == std::string_view::npos) return std::nullopt;
-      return RegexMatch{at, at + literal_->size()};
-    }
-    scratch.marks.assign(mark_count_, std::numeric_limits<size_t>::max());
-    scratch.top = 0;
-    for (size_t start = from; start <= text.size();) {
-      if (start < text.size()) {
-        const auto b = static_cast<unsigned char>(text[start]);
-        if (!nullable_ && !(first_bytes_[b >> 6] >> (b & 63) & 1)) {
-          start += utf8::sequence_length(b);
-          continue;
-        }
-      } else if (!nullable_) {
-        break;
-      }
-      size_t end = 0;
-      scratch.budget = kBacktrackLimit;
-      if (run(text, scratch, 0, start, end)) return RegexMatch{start, end};
-      if (start == text.size()) break;
-      start += utf8::sequence_length(static_cast<unsigned char>(text[start]));
-    }
-    return std::nullopt;
+    scratch.budget = step_budget(text);
+    return search_from(text, from, scratch);
   }
 
   // Every match, in the order and with the empty-match rule of Oniguruma's find_iter as the
@@ -123,11 +99,12 @@ class Regex {
   // Appends to `out`. `text` must be valid UTF-8.
   void find_all_unchecked(std::string_view text, RegexScratch& scratch,
                           std::vector<RegexMatch>& out) const {
+    scratch.budget = step_budget(text);  // one budget for the whole scan
     size_t last_end = 0;
     bool have_last = false;
     size_t last_match_end = 0;
     while (last_end <= text.size()) {
-      const auto m = search(text, last_end, scratch);
+      const auto m = search_from(text, last_end, scratch);
       if (!m) break;
       if (m->begin == m->end && have_last && last_match_end == m->end) {
         last_end += last_end < text.size()
@@ -164,9 +141,45 @@ class Regex {
   }
 
  private:
-  // Oniguruma's default retry limit per match attempt: a pathological pattern fails loudly
-  // instead of running for hours.
-  static constexpr uint64_t kBacktrackLimit = 10'000'000;
+  // A pathological pattern fails loudly instead of running for hours. Oniguruma bounds each
+  // match attempt by 10M retries; that alone still allows one attempt per start position and,
+  // between retries, long forward runs (a{100000} of a nullable item re-run after each retry:
+  // 127 s on a 68-byte subject). So one budget of steps, every instruction run and every
+  // backtrack, covers a whole search() or find_all: 10M plus 1000 per subject byte, far above
+  // the under 15 steps per byte of the GPT-2, Llama 3 and Qwen2 patterns on any text.
+  static constexpr uint64_t kStepLimit = 10'000'000;
+  static constexpr uint64_t kStepsPerByte = 1'000;
+  static uint64_t step_budget(std::string_view text) { return kStepLimit + kStepsPerByte * text.size(); }
+
+  // search() without resetting the step budget.
+  std::optional<RegexMatch> search_from(std::string_view text, size_t from, RegexScratch& scratch) const {
+    if (from > text.size()) return std::nullopt;
+    if (literal_) {
+      if (literal_->empty()) return RegexMatch{from, from};
+      const size_t at = text.find(*literal_, from);
+      if (at == std::string_view::npos) return std::nullopt;
+      return RegexMatch{at, at + literal_->size()};
+    }
+    scratch.marks.assign(mark_count_, std::numeric_limits<size_t>::max());
+    scratch.top = 0;
+    for (size_t start = from; start <= text.size();) {
+      if (start < text.size()) {
+        const auto b = static_cast<unsigned char>(text[start]);
+        if (!nullable_ && !(first_bytes_[b >> 6] >> (b & 63) & 1)) {
+          start += utf8::sequence_length(b);
+          continue;
+        }
+      } else if (!nullable_) {
+        break;
+      }
+      size_t end = 0;
+      if (run(text, scratch, 0, start, end)) return RegexMatch{start, end};
+      if (start == text.size()) break;
+      start += utf8::sequence_length(static_cast<unsigned char>(text[start]));
+    }
+    return std::nullopt;
+  }
+
   static constexpr int kMaxNesting = 200;
   static constexpr int kMaxRepeat = 100'000;  // Oniguruma's ONIG_MAX_REPEAT_NUM
   static constexpr size_t kMaxProgram = 200'000;
@@ -586,7 +599,17 @@ class Regex {
       case 'v': cp = '\v'; return false;
       case 'a': cp = 0x07; return false;
       case 'e': cp = 0x1B; return false;
-      case '0': cp = 0; return false;
+      case '0': {
+        // \0, \0n, \0nn: an octal byte value.
+        uint32_t v = 0;
+        for (int k = 0; k < 2 && peek() >= '0' && peek() <= '7'; ++k) {
+          v = v * 8 + static_cast<uint32_t>(peek() - '0');
+          ++pos_;
+        }
+        if (v >= 0x80) unsupported(start, "octal escape of a non-ASCII byte");
+        cp = v;
+        return false;
+      }
       case 'b':
         if (in_class) {
           cp = 0x08;
@@ -601,7 +624,10 @@ class Regex {
           if (p >= pattern_.size() || pattern_[p] != '}') syntax_error(start, "unterminated \\x{");
           pos_ = p + 1;
         } else {
+          // Oniguruma reads \xHH as an encoded *byte*: above 0x7F that is a fragment of a UTF-8
+          // sequence, which a code-point engine cannot express.
           cp = hex_value(p, 2, false);
+          if (cp >= 0x80) unsupported(start, "\\xHH escape of a non-ASCII byte (use \\x{HHHH})");
           pos_ = p;
         }
         return false;
@@ -1112,6 +1138,12 @@ class Regex {
     return p;
   }
 
+  [[noreturn]] void budget_exceeded(std::string_view text, RegexScratch& s, size_t base) const {
+    s.top = base;
+    fail(ErrorCategory::kTokenizer, "regex '", pattern_, "': backtracking limit exceeded on a subject of ",
+         text.size(), " bytes");
+  }
+
   // Runs the program from `pc` at `pos`; on success sets `end` and returns true. Backtrack
   // entries above the entry depth are discarded on return, which makes lookarounds and atomic
   // groups (run as nested calls) atomic, as in Oniguruma.
@@ -1123,6 +1155,7 @@ class Regex {
       s.stack[s.top++] = f;
     };
     while (true) {
+      if (s.budget-- == 0) [[unlikely]] budget_exceeded(text, s, base);
       const Inst& inst = program_[pc];
       bool ok = true;
       switch (inst.op) {
@@ -1229,11 +1262,7 @@ class Regex {
       bool resumed = false;
       while (!resumed) {
         if (s.top == base) return false;
-        if (s.budget-- == 0) {
-          s.top = base;
-          fail(ErrorCategory::kTokenizer, "regex '", pattern_,
-               "': backtracking limit exceeded on a subject of ", text.size(), " bytes");
-        }
+        if (s.budget-- == 0) budget_exceeded(text, s, base);
         RegexScratch::Frame& f = s.stack[s.top - 1];
         switch (f.kind) {
           case kFrameBranch:
