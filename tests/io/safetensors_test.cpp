@@ -162,6 +162,8 @@ TEST_F(SafetensorsFileTest, RejectsAbsurdHeaderLengths) {
 TEST_F(SafetensorsFileTest, RejectsHeaderThatIsNotJson) {
   expect_rejected(safetensors_bytes("{\"a\": {\"dtype\": ", 0), {"header is not valid JSON"});
   expect_rejected(safetensors_bytes("{\"a\": 1} trailing", 0), {"header is not valid JSON"});
+  // nlohmann throws out_of_range, not parse_error, for a number too large for a double.
+  expect_rejected(safetensors_bytes("{\"a\": 1e400}", 0), {"header is not valid JSON", "number overflow parsing '1e400'"});
 }
 
 TEST_F(SafetensorsFileTest, RejectsJsonThatIsNotAnObject) {

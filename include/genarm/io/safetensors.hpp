@@ -146,6 +146,8 @@ inline SafetensorsHeader parse_safetensors(std::span<const std::byte> file, cons
     header = nlohmann::json::parse(text);
   } catch (const nlohmann::json::parse_error& e) {
     fail(ErrorCategory::kFormat, origin, ": header is not valid JSON (byte ", e.byte, ")");
+  } catch (const nlohmann::json::exception& e) {  // out_of_range: a number beyond double, 1e400
+    fail(ErrorCategory::kFormat, origin, ": header is not valid JSON: ", e.what());
   }
   if (!header.is_object()) {
     fail(ErrorCategory::kFormat, origin, ": header must be a JSON object, got ", describe_json(header));
