@@ -140,6 +140,10 @@ TEST(ReadJsonFile, InvalidJsonIsAFormatErrorWithPosition) {
                       "not valid JSON (byte 16)");
   write_file(dir / "empty.json", "");
   GENARM_EXPECT_ERROR(read_json_file(dir / "empty.json"), ErrorCategory::kFormat, "not valid JSON");
+  // A number beyond double: nlohmann throws out_of_range rather than parse_error.
+  write_file(dir / "huge.json", R"({"rope_theta": 1e400})");
+  GENARM_EXPECT_ERROR(read_json_file(dir / "huge.json"), ErrorCategory::kFormat, (dir / "huge.json").string(),
+                      "not valid JSON", "number overflow parsing '1e400'");
 }
 
 TEST(ReadJsonFile, MissingFileIsAnIoError) {

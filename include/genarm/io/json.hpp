@@ -40,6 +40,8 @@ inline nlohmann::json read_json_file(const std::filesystem::path& path) {
   } catch (const nlohmann::json::parse_error& e) {
     fail(ErrorCategory::kFormat, path.string(), ": not valid JSON (byte ", e.byte, "): ",
          e.what());
+  } catch (const nlohmann::json::exception& e) {  // out_of_range: a number beyond double, 1e400
+    fail(ErrorCategory::kFormat, path.string(), ": not valid JSON: ", e.what());
   }
 }
 
