@@ -35,6 +35,8 @@ class JsonlReader {
       } catch (const nlohmann::json::parse_error& e) {
         fail(ErrorCategory::kFormat, path_.string(), ":", line_number_, ": not valid JSON (column ",
              e.byte, ")");
+      } catch (const nlohmann::json::exception& e) {  // out_of_range: a number beyond double, 1e400
+        fail(ErrorCategory::kFormat, path_.string(), ":", line_number_, ": not valid JSON: ", e.what());
       }
     }
     if (in_.bad()) fail(ErrorCategory::kIo, path_.string(), ": read error after line ", line_number_);

@@ -1,0 +1,34 @@
+#include "genarm/io/jsonl.hpp"
+
+#include "io_test_helpers.hpp"
+
+namespace genarm::io {
+namespace {
+
+using genarm::testing::TempDir;
+using genarm::testing::write_file;
+
+TEST(JsonlReader, ReadsLinesAndSkipsBlankOnes) {
+  TempDir dir("jsonl");
+  write_file(dir / "in.jsonl", "{\"prompt\": \"a\"}\r\n\n  \n[1, 2]\n");
+  JsonlReader reader(dir / "in.jsonl");
+  EXPECT_EQ(reader.next(), nlohmann::json({{"prompt", "a"}}));
+  EXPECT_EQ(reader.next(), nlohmann::json({1, 2}));
+  EXPECT_EQ(reader.line_number(), 4u);
+  EXPECT_EQ(reader.next(), std::nullopt);
+}
+
+TEST(JsonlReader, BrokenLinesAreFormatErrorsNamingFileAndLine) {
+  TempDir dir("jsonl");
+  write_file(dir / "in.jsonl", "{\"a\": 1}\n{\"a\": \n{\"a\": 1e400}\n");
+  JsonlReader reader(dir / "in.jsonl");
+  EXPECT_TRUE(reader.next().has_value());
+  const std::string path = (dir / "in.jsonl").string();
+  GENARM_EXPECT_ERROR(reader.next(), ErrorCategory::kFormat, path + ":2: not valid JSON (column");
+  // A number beyond double: nlohmann throws out_of_range rather than parse_error.
+  GENARM_EXPECT_ERROR(reader.next(), ErrorCategory::kFormat, path + ":3: not valid JSON",
+                      "number overflow parsing '1e400'");
+}
+
+}  // namespace
+}  // namespace genarm::io
