@@ -167,6 +167,73 @@ TEST(StreamDecoder, GenuinelyInvalidBytesBecomeReplacementCharacters) {
   EXPECT_EQ(spm.decode(ids, true), std::string(utf8::kReplacementUtf8) + std::string(utf8::kReplacementUtf8) + " a");
 }
 
+TEST(StreamDecoder, PrimedWithAPromptEmitsOnlyTheContinuation) {
+  const Tokenizer spm = Tokenizer::from_file(hf_dir() / "tokenizers" / "toy-spm");
+  const Ids prompt = spm.encode("Hello");
+  const Ids full = spm.encode("Hello world");
+  ASSERT_TRUE(std::equal(prompt.begin(), prompt.end(), full.begin()));
+  StreamDecoder d(spm);
+  d.prime(prompt);
+  std::string out;
+  for (size_t i = prompt.size(); i < full.size(); ++i) out += d.push(full[i]);
+  out += d.flush();
+  EXPECT_EQ(out, " world");  // the word-start space that a one-shot decode would strip
+  EXPECT_EQ(spm.decode(prompt, true) + out, spm.decode(full, true));
+}
+
+// After prime(), a continuation can extend a byte-fallback run that ends the prompt and make it
+// invalid: the prompt's "é" then decodes as U+FFFDs. Streaming must go on with valid text.
+TEST(StreamDecoder, PrimedContinuationsStayValidWhateverTheIds) {
+  const Tokenizer spm = Tokenizer::from_file(hf_dir() / "tokenizers" / "toy-spm");
+  const Ids context = spm.encode("caf\u00E9", false);
+  ASSERT_EQ(spm.id_to_token(context.back()), "<0xA9>");
+  const Ids cont{*spm.token_to_id("<0x80>"), *spm.token_to_id("\u2581a")};
+  Ids all = context;
+  all.insert(all.end(), cont.begin(), cont.end());
+  StreamDecoder d(spm);
+  d.prime(context);
+  std::string out;
+  for (const int32_t id : cont) out += d.push(id);
+  out += d.flush();
+  const std::string fffd(utf8::kReplacementUtf8);
+  EXPECT_EQ(spm.decode(all, true), "caf" + fffd + fffd + fffd + " a");
+  EXPECT_EQ(out, fffd + fffd + fffd + " a");
+
+  // The same property on random contexts and continuations: the output is valid, is what ends
+  // the one-shot decode of everything, and what precedes it is text of the context.
+  std::mt19937 rng(77);
+  for (const Tokenizer& t : all_tokenizers()) {
+    Ids ids;
+    for (int32_t id = 0; id < static_cast<int32_t>(t.vocab_size()); ++id) {
+      try {
+        t.id_to_token(id);
+        ids.push_back(id);
+      } catch (const Error&) {
+      }
+    }
+    for (int trial = 0; trial < 200; ++trial) {
+      Ids ctx(rng() % 12), more(1 + rng() % 12);
+      for (int32_t& id : ctx) id = ids[rng() % ids.size()];
+      for (int32_t& id : more) id = ids[rng() % ids.size()];
+      for (const bool skip : {true, false}) {
+        StreamDecoder s(t, skip);
+        s.prime(ctx);
+        std::string got;
+        for (const int32_t id : more) got += s.push(id);
+        got += s.flush();
+        ASSERT_TRUE(utf8::is_valid(got));
+        Ids both = ctx;
+        both.insert(both.end(), more.begin(), more.end());
+        const std::string whole = t.decode(both, skip);
+        ASSERT_GE(whole.size(), got.size()) << "trial " << trial;
+        ASSERT_EQ(whole.substr(whole.size() - got.size()), got) << "trial " << trial;
+        const std::string before = whole.substr(0, whole.size() - got.size());
+        ASSERT_EQ(t.decode(ctx, skip).substr(0, before.size()), before) << "trial " << trial;
+      }
+    }
+  }
+}
+
 TEST(StreamDecoder, SpecialTokensAreSkippedOrKept) {
   const Tokenizer t = Tokenizer::from_json(test::llama3_style_json(true));
   const Ids ids = t.encode("Hello world's<|end_of_text|>");

@@ -57,10 +57,7 @@ class StreamDecoder {
     std::string out;
     if (window_.size() > emitted_) {
       tokenizer_->decode_into(window_, skip_special_tokens_, text_, scratch_);
-      if (text_.size() > emitted_text_.size()) {
-        check_prefix();
-        out = text_.substr(emitted_text_.size());
-      }
+      if (text_.size() > emitted_text_.size()) out = text_.substr(kept_prefix());
     }
     reset();
     return out;
@@ -94,15 +91,23 @@ class StreamDecoder {
  private:
   static constexpr size_t kPrimeWindow = 8;  // context ids kept to decode the continuation against
 
-  void check_prefix() const {
-    // The window invariant (see the header comment); a failure is a genarm bug.
-    GENARM_ASSERT(text_.compare(0, emitted_text_.size(), emitted_text_) == 0);
+  // How much of emitted_text_ the window's text still starts with. The window invariant (see
+  // the header comment) makes it all of it, except after prime(): a continuation that extends a
+  // byte-fallback run ending the context can turn that run into U+FFFDs (HF decodes an invalid
+  // run as one U+FFFD per byte). The stream then resumes after the common prefix, cut back to a
+  // character boundary, rather than emitting text the ids do not decode to.
+  size_t kept_prefix() const {
+    const size_t n = std::min(text_.size(), emitted_text_.size());
+    size_t i = 0;
+    while (i < n && text_[i] == emitted_text_[i]) ++i;
+    if (i == emitted_text_.size()) return i;
+    while (i > 0 && i < text_.size() && (static_cast<unsigned char>(text_[i]) & 0xC0) == 0x80) --i;
+    return i;
   }
 
   // Emits the new text of the window and slides it: the ids just emitted become its prefix.
   std::string advance() {
-    check_prefix();
-    std::string out = text_.substr(emitted_text_.size());
+    std::string out = text_.substr(kept_prefix());
     window_.erase(window_.begin(), window_.begin() + static_cast<ptrdiff_t>(emitted_));
     emitted_ = window_.size();
     tokenizer_->decode_into(window_, skip_special_tokens_, emitted_text_, scratch_);
