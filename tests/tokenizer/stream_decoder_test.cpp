@@ -181,6 +181,25 @@ TEST(StreamDecoder, PrimedWithAPromptEmitsOnlyTheContinuation) {
   EXPECT_EQ(spm.decode(prompt, true) + out, spm.decode(full, true));
 }
 
+// A prompt that ends in more skipped special tokens than the priming window holds (found by
+// tokenizer_encode_fuzz): the window must still reach text, or " world" loses its space.
+TEST(StreamDecoder, PrimedWithAPromptEndingInManySpecialTokens) {
+  const Tokenizer spm = Tokenizer::from_file(hf_dir() / "tokenizers" / "toy-spm");
+  Ids prompt = spm.encode("Hello");
+  const Ids hello_world = spm.encode("Hello world");
+  const Ids world(hello_world.begin() + static_cast<ptrdiff_t>(prompt.size()), hello_world.end());
+  prompt.insert(prompt.end(), 12, *spm.token_to_id("<unk>"));
+  Ids full = prompt;
+  full.insert(full.end(), world.begin(), world.end());
+  StreamDecoder d(spm);
+  d.prime(prompt);
+  std::string out;
+  for (const int32_t id : world) out += d.push(id);
+  out += d.flush();
+  EXPECT_EQ(out, " world");
+  EXPECT_EQ(spm.decode(prompt, true) + out, spm.decode(full, true));
+}
+
 // After prime(), a continuation can extend a byte-fallback run that ends the prompt and make it
 // invalid: the prompt's "é" then decodes as U+FFFDs. Streaming must go on with valid text.
 TEST(StreamDecoder, PrimedContinuationsStayValidWhateverTheIds) {

@@ -69,7 +69,13 @@ class StreamDecoder {
   // completed characters.
   void prime(std::span<const int32_t> context) {
     reset();
-    size_t begin = context.size() > kPrimeWindow ? context.size() - kPrimeWindow : 0;
+    // kPrimeWindow ids that have text: skipped special tokens do not count, or a prompt ending in
+    // many of them leaves a window without text, and the continuation decodes as a text's start
+    // (the SentencePiece word-start space stripped).
+    size_t begin = context.size();
+    for (size_t kept = 0; begin > 0 && kept < kPrimeWindow; --begin) {
+      if (!tokenizer_->skipped_in_decode(context[begin - 1], skip_special_tokens_)) ++kept;
+    }
     while (begin > 0 && !tokenizer_->is_decode_cut_point(context[begin - 1])) --begin;
     window_.assign(context.begin() + static_cast<ptrdiff_t>(begin), context.end());
     size_t complete = window_.size();
