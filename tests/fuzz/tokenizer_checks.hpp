@@ -18,12 +18,18 @@ namespace genarm::fuzz {
 
 // decode of any valid ids: valid UTF-8, and the StreamDecoder, fed one id at a time, emits
 // exactly the same text in total (for both skip_special_tokens settings). A fuzzed tokenizer may
-// refuse to decode (a Replace decoder's regex over its backtracking limit) with a genarm::Error;
-// the stream must then not be the one that differs.
-inline void check_decode(const Tokenizer& tok, std::span<const int32_t> ids, std::string_view name) {
+// refuse to decode (a Replace decoder's regex over its step budget) with a genarm::Error; the
+// stream must then not be the one that differs. Returns false when decode refused (a finding if
+// `must_accept` is set: the real tokenizers decode every valid id).
+inline bool check_decode(const Tokenizer& tok, std::span<const int32_t> ids, std::string_view name,
+                         bool must_accept = false) {
   for (const bool skip : {false, true}) {
     std::string text;
-    if (!accepts(name, [&] { text = tok.decode(ids, skip); })) continue;
+    std::string error;
+    if (!accepts(name, [&] { text = tok.decode(ids, skip); }, &error)) {
+      GENARM_FUZZ_CHECK(!must_accept, name, ": decode refused valid ids: ", error);
+      return false;
+    }
     GENARM_FUZZ_CHECK(utf8::is_valid(text), name, ": decode returned invalid UTF-8");
     std::string streamed;
     const bool ok = accepts(name, [&] {
@@ -39,12 +45,13 @@ inline void check_decode(const Tokenizer& tok, std::span<const int32_t> ids, std
     GENARM_FUZZ_CHECK(streamed == text, name, " (skip_special_tokens ", skip, "): streamed '", streamed,
                       "' != decoded '", text, "'");
   }
+  return true;
 }
 
 // encode / encode_with_tokens of `text` (valid UTF-8, or encode must refuse it) agree, produce ids
 // inside the vocabulary whose tokens are the vocabulary's, and decode back to valid UTF-8.
-// Returns the ids, or nullopt when encode refused the text (a finding for valid text if
-// `must_accept` is set: a real tokenizer encodes every valid text).
+// Returns the ids, or nullopt when encode refused the text or decode its ids (a finding for valid
+// text if `must_accept` is set: the real tokenizers encode every valid text).
 inline std::optional<std::vector<int32_t>> check_encode(const Tokenizer& tok, std::string_view text,
                                                         bool add_special, std::string_view name,
                                                         bool must_accept = false) {
@@ -73,7 +80,7 @@ inline std::optional<std::vector<int32_t>> check_encode(const Tokenizer& tok, st
     });
     GENARM_FUZZ_CHECK(known, name, ": encode produced id ", ids[i], ", which has no token");
   }
-  check_decode(tok, ids, name);
+  if (!check_decode(tok, ids, name, must_accept)) return std::nullopt;
   return ids;
 }
 

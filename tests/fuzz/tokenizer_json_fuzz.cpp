@@ -42,13 +42,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const genarm::Tokenizer& tok = *loaded;
   GENARM_FUZZ_CHECK(genarm::Tokenizer::from_json(json).fingerprint() == tok.fingerprint(),
                     "loading the same JSON twice gives different fingerprints");
+  // A tokenizer that refuses a probe (typically a pathological regex over its step budget,
+  // about a second under ASan) has shown what it does; more probes would only add up to a timeout.
   for (const std::string_view text : kProbes) {
-    genarm::fuzz::check_encode(tok, text, true, "encode");
-    genarm::fuzz::check_encode(tok, text, false, "encode (no special tokens)");
+    if (!genarm::fuzz::check_encode(tok, text, true, "encode")) return 0;
+    if (!genarm::fuzz::check_encode(tok, text, false, "encode (no special tokens)")) return 0;
   }
-  // The first ids of the vocabulary that have a token, in a scrambled order.
+  // Ids among the first 4096 that have a token (a sparse vocabulary may reach 2^24), scrambled.
   std::vector<int32_t> ids;
-  for (size_t id = 0; id < tok.vocab_size() && ids.size() < 48; ++id) {
+  for (size_t id = 0; id < tok.vocab_size() && id < 4096 && ids.size() < 48; ++id) {
     if (genarm::fuzz::accepts("id_to_token", [&] { tok.id_to_token(static_cast<int32_t>(id)); })) {
       ids.push_back(static_cast<int32_t>(id));
     }
