@@ -51,7 +51,20 @@ TEST(Generate, GreedyGuidedGenerationReproducesTheFixture) {
   const auto lp = c["first_step_decode_logprobs"].get<std::vector<double>>();
   EXPECT_NEAR(r.details[0].logprob_guided, lp[static_cast<size_t>(r.ids[0])], 1e-4);
   // GenARM's decomposition holds for every detail row: z = logp_base + logp_arm / beta.
-  EXPECT_EQ(r.details[0].logprob_guides.size(), 1u);
+  ASSERT_EQ(r.num_guides, 1u);
+  ASSERT_EQ(r.guide_logprobs.size(), 16u);
+  // Each detail is the chosen token's log-prob under that model, recomputed independently.
+  TransformerSource base(model.base()), arm(model.arms()[0]);
+  const auto prompt = expected["prompt"].get<std::vector<int32_t>>();
+  base.prefill(prompt);
+  arm.prefill(prompt);
+  for (size_t t = 0; t < 16; ++t) {
+    const auto id = static_cast<size_t>(r.ids[t]);
+    EXPECT_NEAR(r.details[t].logprob_base, base.logits()[id] - log_sum_exp(base.logits()), 1e-4) << t;
+    EXPECT_NEAR(r.guide_logprob(t, 0), arm.logits()[id] - log_sum_exp(arm.logits()), 1e-4) << t;
+    base.advance(r.ids[t]);
+    arm.advance(r.ids[t]);
+  }
 }
 
 TEST(Generate, StreamedPiecesConcatenateToTheText) {

@@ -27,10 +27,9 @@ inline std::string_view to_string(StopReason r) {
 
 struct TokenDetail {
   int32_t id = 0;
-  float logprob_base = 0.0f;             // log pi_base(y_t | ...)
-  std::vector<float> logprob_guides;     // log pi_arm_i(y_t | ...), one per ARM
-  float logprob_guided = 0.0f;           // log softmax(z)[y_t]: the GenARM distribution at temperature 1
-  float logprob_sampled = 0.0f;          // under the distribution actually sampled (after the chain)
+  float logprob_base = 0.0f;     // log pi_base(y_t | ...)
+  float logprob_guided = 0.0f;   // log softmax(z)[y_t]: the GenARM distribution at temperature 1
+  float logprob_sampled = 0.0f;  // under the distribution actually sampled (after the chain)
 };
 
 struct GenerationResult {
@@ -40,6 +39,11 @@ struct GenerationResult {
   std::string text;
   StopReason stop_reason = StopReason::kLength;
   std::vector<TokenDetail> details;  // one per id, when GenerationConfig::details
+  // log pi_arm_i(y_t | ...) of each ARM, token-major (num_guides per token), when details are on.
+  // Flat so that recording it allocates nothing per token.
+  size_t num_guides = 0;
+  std::vector<float> guide_logprobs;
+  float guide_logprob(size_t token, size_t guide) const { return guide_logprobs[token * num_guides + guide]; }
   size_t prompt_tokens = 0;          // base prompt length
   double prefill_seconds = 0.0;
   double decode_seconds = 0.0;

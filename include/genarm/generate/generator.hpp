@@ -46,7 +46,14 @@ void decode_loop(Policy& policy, sampling::Sampler& sampler, const Tokenizer& to
   const auto t1 = Clock::now();
   result.prompt_tokens = prompts.base.size();
   result.ids.reserve(static_cast<size_t>(config.max_new_tokens));
-  if (config.details) result.details.reserve(static_cast<size_t>(config.max_new_tokens));
+  if (config.details) {
+    result.details.reserve(static_cast<size_t>(config.max_new_tokens));
+    if constexpr (requires { policy.num_guides(); }) {
+      result.num_guides = policy.num_guides();
+      result.guide_logprobs.reserve(static_cast<size_t>(config.max_new_tokens) * result.num_guides);
+    }
+  }
+  result.text.reserve(static_cast<size_t>(config.max_new_tokens) * 8);  // typical bytes per token
   if constexpr (requires { policy.reserve(int64_t{}); }) policy.reserve(config.max_new_tokens);
   sampler.reset();
   for (int32_t t : prompts.base) sampler.accept(t);  // penalties see the prompt, as in HF
@@ -78,16 +85,15 @@ void decode_loop(Policy& policy, sampling::Sampler& sampler, const Tokenizer& to
       d.id = token;
       if constexpr (requires { policy.component_logprob(size_t{}, token); policy.num_guides(); }) {
         d.logprob_base = static_cast<float>(policy.component_logprob(0, token));
-        d.logprob_guides.resize(policy.num_guides());
         for (size_t i = 0; i < policy.num_guides(); ++i) {
-          d.logprob_guides[i] = static_cast<float>(policy.component_logprob(i + 1, token));
+          result.guide_logprobs.push_back(static_cast<float>(policy.component_logprob(i + 1, token)));
         }
       }
       if constexpr (requires { policy.guided_logprob(token); }) {
         d.logprob_guided = static_cast<float>(policy.guided_logprob(token));
       }
       d.logprob_sampled = static_cast<float>(sampler.last_logprob());
-      result.details.push_back(std::move(d));
+      result.details.push_back(d);
     }
     const bool eos = is_eos(token);
     if (!emit(stops.push(stream.push(token)))) {

@@ -21,10 +21,13 @@ inline nlohmann::json to_json(const GenerationResult& r, bool details = false) {
   j["seconds"] = r.prefill_seconds + r.decode_seconds;
   if (details) {
     nlohmann::json rows = nlohmann::json::array();
-    for (const auto& d : r.details) {
+    for (size_t t = 0; t < r.details.size(); ++t) {
+      const auto& d = r.details[t];
+      std::vector<float> arms(r.num_guides);
+      for (size_t i = 0; i < r.num_guides; ++i) arms[i] = r.guide_logprob(t, i);
       rows.push_back({{"id", d.id},
                       {"logprob_base", d.logprob_base},
-                      {"logprob_arms", d.logprob_guides},
+                      {"logprob_arms", arms},
                       {"logprob_guided", d.logprob_guided},
                       {"logprob_sampled", d.logprob_sampled}});
     }
