@@ -186,3 +186,30 @@ TEST(GuidedPolicy, ContrastiveDecodingWithSignedCoefficientsAndAFilter) {
 
 }  // namespace
 }  // namespace genarm
+
+namespace genarm {
+namespace {
+
+TEST(GuidedPolicy, SourcesRunSideBySideWithIdenticalResults) {
+  auto serial = make_policy("llama-tiny", {"llama-tiny-arm", "llama-tiny-arm2"}, Guidance{{0.6f, 0.4f}, 0.5f});
+  auto parallel = make_policy("llama-tiny", {"llama-tiny-arm", "llama-tiny-arm2"}, Guidance{{0.6f, 0.4f}, 0.5f});
+  ThreadPool pool(2);
+  parallel.set_source_parallelism(&pool);
+  const std::vector<int32_t> prompt{1, 33, 44, 55};
+  serial.start(prompt);
+  parallel.start(prompt);
+  for (int step = 0; step < 12; ++step) {
+    const auto a = serial.next_logits();
+    const auto b = parallel.next_logits();
+    for (size_t v = 0; v < a.size(); ++v) ASSERT_EQ(a[v], b[v]) << "step " << step;
+    const auto next = static_cast<int32_t>(std::max_element(a.begin(), a.end()) - a.begin());
+    serial.advance(next);
+    parallel.advance(next);
+  }
+  // An error in one source still surfaces, after every source ran.
+  std::vector<int32_t> too_long(300, 5);
+  GENARM_EXPECT_ERROR(parallel.start(too_long), ErrorCategory::kInvalidArgument, "context of 256");
+}
+
+}  // namespace
+}  // namespace genarm

@@ -8,6 +8,7 @@
 // Thread-safety: immutable after load — thread-safe; policies are per sequence.
 #pragma once
 
+#include <algorithm>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -77,20 +78,43 @@ class GuidedModel {
     return ids;
   }
 
-  // A new policy for one sequence. `pool` (optional) runs each forward pass on several threads.
-  GuidedPolicy<TransformerSource> new_policy(const Guidance& guidance = {}, ThreadPool* pool = nullptr) const {
+  // How a thread pool speeds up a policy: by splitting each forward pass across its threads, or by
+  // running the base's and the ARMs' forward passes side by side (one thread each). kAuto picks
+  // side by side when no single model holds most of the weights (each thread then has a similar
+  // share of the work and no per-layer synchronisation), within otherwise.
+  enum class Parallelism { kAuto, kWithinModels, kAcrossModels };
+
+  // A new policy for one sequence. `pool` (optional) runs its forward passes on several threads.
+  GuidedPolicy<TransformerSource> new_policy(const Guidance& guidance = {}, ThreadPool* pool = nullptr,
+                                             Parallelism parallelism = Parallelism::kAuto) const {
+    const bool across = pool != nullptr && pool->size() > 1 && !arms_.empty() &&
+                        (parallelism == Parallelism::kAcrossModels ||
+                         (parallelism == Parallelism::kAuto && balanced_for_across()));
+    ThreadPool* within = across ? nullptr : pool;
     TransformerSource base(base_);
-    base.set_thread_pool(pool);
+    base.set_thread_pool(within);
     std::vector<TransformerSource> guides;
     guides.reserve(arms_.size());
     for (const auto& arm : arms_) {
       guides.emplace_back(arm);
-      guides.back().set_thread_pool(pool);
+      guides.back().set_thread_pool(within);
     }
-    return GuidedPolicy<TransformerSource>(std::move(base), std::move(guides), vocab_size(), guidance);
+    GuidedPolicy<TransformerSource> policy(std::move(base), std::move(guides), vocab_size(), guidance);
+    if (across) policy.set_source_parallelism(pool);
+    return policy;
   }
 
  private:
+  // True when the largest model holds at most 60% of the weights read per token.
+  bool balanced_for_across() const {
+    size_t total = base_.weights().weight_bytes, largest = total;
+    for (const auto& a : arms_) {
+      total += a.weights().weight_bytes;
+      largest = std::max(largest, a.weights().weight_bytes);
+    }
+    return static_cast<double>(largest) <= 0.6 * static_cast<double>(total);
+  }
+
   GuidedModel(Tokenizer tokenizer, model::Transformer base)
       : tokenizer_(std::move(tokenizer)), base_(std::move(base)) {}
 

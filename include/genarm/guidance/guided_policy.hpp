@@ -16,6 +16,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <exception>
 #include <limits>
 #include <cstdint>
 #include <span>
@@ -123,14 +124,14 @@ class GuidedPolicy {
            guides_.size(), " ARMs");
     }
     if (base_prompt.empty()) fail(ErrorCategory::kInvalidArgument, "the prompt is empty: give at least one token (e.g. BOS)");
-    base_.reset();
-    base_.prefill(base_prompt);
-    for (size_t i = 0; i < guides_.size(); ++i) {
-      guides_[i].reset();
-      const auto prompt = guide_prompts.empty() ? base_prompt : std::span<const int32_t>(guide_prompts[i]);
-      if (prompt.empty()) fail(ErrorCategory::kInvalidArgument, "the prompt of ARM ", i + 1, " is empty");
-      guides_[i].prefill(prompt);
+    for (size_t i = 0; i < guide_prompts.size(); ++i) {
+      if (guide_prompts[i].empty()) fail(ErrorCategory::kInvalidArgument, "the prompt of ARM ", i + 1, " is empty");
     }
+    for_each_source([&](auto& source, size_t component) {
+      source.reset();
+      source.prefill(component == 0 || guide_prompts.empty() ? base_prompt
+                                                              : std::span<const int32_t>(guide_prompts[component - 1]));
+    });
     dirty_ = true;
   }
 
@@ -139,10 +140,14 @@ class GuidedPolicy {
     if (token < 0 || static_cast<size_t>(token) >= vocab_size()) {
       fail(ErrorCategory::kInvalidArgument, "token ", token, " is outside the vocabulary of ", vocab_size());
     }
-    base_.advance(token);
-    for (auto& g : guides_) g.advance(token);
+    for_each_source([&](auto& source, size_t) { source.advance(token); });
     dirty_ = true;
   }
+
+  // Runs the sources' forward passes side by side on `pool` (base and ARMs concurrently, each on
+  // one thread) instead of one after the other; nullptr turns it off. The sources must then not
+  // use the same pool themselves (a pool runs one loop at a time).
+  void set_source_parallelism(ThreadPool* pool) { source_pool_ = pool; }
 
   // How many more tokens every source can take before its context is full (INT64_MAX for sources
   // without a limit).
@@ -196,10 +201,40 @@ class GuidedPolicy {
     copy.coefficients_ = coefficients_;
     copy.filters_ = filters_;
     copy.any_filter_ = any_filter_;
+    copy.source_pool_ = source_pool_;
     return copy;
   }
 
  private:
+  // Calls fn(source, component) for the base (component 0) and every guide — concurrently when a
+  // source pool is set. The first error (in component order) is rethrown once all have run.
+  template <typename Fn>
+  void for_each_source(Fn&& fn) {
+    const size_t n = num_components();
+    if (source_pool_ == nullptr || source_pool_->size() < 2 || n < 2) {
+      fn(base_, size_t{0});
+      for (size_t i = 0; i < guides_.size(); ++i) fn(guides_[i], i + 1);
+      return;
+    }
+    errors_.assign(n, nullptr);
+    source_pool_->parallel_for(n, [&](size_t begin, size_t end) {
+      for (size_t c = begin; c < end; ++c) {
+        try {
+          if (c == 0) {
+            fn(base_, c);
+          } else {
+            fn(guides_[c - 1], c);
+          }
+        } catch (...) {
+          errors_[c] = std::current_exception();
+        }
+      }
+    });
+    for (const auto& e : errors_) {
+      if (e) std::rethrow_exception(e);
+    }
+  }
+
   template <typename S>
   static int64_t remaining(const S& s) {
     if constexpr (requires { s.max_length(); s.length(); }) {
@@ -231,6 +266,8 @@ class GuidedPolicy {
   std::vector<double> log_normalizers_;    // (1 + guides) log sum exp of each component's logits
   std::vector<std::span<const float>> spans_;  // (1 + guides) this step's logits
   bool dirty_ = true;
+  ThreadPool* source_pool_ = nullptr;           // runs the sources concurrently, if set
+  std::vector<std::exception_ptr> errors_;      // (1 + guides) per-source errors of a concurrent step
   double z_log_normalizer_ = 0.0;
   bool z_log_normalizer_valid_ = false;
 };
