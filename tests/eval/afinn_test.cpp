@@ -21,9 +21,9 @@ TEST(Afinn, ScoresLikeTheReferenceEvaluation) {
 TEST(Afinn, RejectsBadFiles) {
   testing::TempDir dir("afinn");
   testing::write_file(dir / "a.json", "[1, 2]");
-  GENARM_EXPECT_ERROR(AfinnScorer::load(dir / "a.json"), ErrorCategory::kFormat, "a.json", "expected an object");
+  GENARM_EXPECT_ERROR(AfinnScorer::load(dir / "a.json"), ErrorCategory::kFormat, "a.json: expected an object, got an array [1,2]");
   testing::write_file(dir / "b.json", "{\"good\": \"3\"}");
-  GENARM_EXPECT_ERROR(AfinnScorer::load(dir / "b.json"), ErrorCategory::kFormat, "b.json", "good", "integer");
+  GENARM_EXPECT_ERROR(AfinnScorer::load(dir / "b.json"), ErrorCategory::kFormat, "b.json: good: expected an integer, got a string \"3\"");
 }
 
 }  // namespace

@@ -3,6 +3,8 @@
 #include <sys/stat.h>
 
 #include <cstring>
+#include <string>
+#include <vector>
 
 #include "io_test_helpers.hpp"
 
@@ -22,7 +24,7 @@ const json kDoc = json::parse(R"({
   "nothing": null,
   "big": 18446744073709551615,
   "negative": -3,
-  "rope": {"factor": "2", "theta": 10000.0},
+  "rope": {"type": "linear", "factor": "2", "theta": 10000.0},
   "ids": [1, 2, "three"]
 })");
 
@@ -39,7 +41,7 @@ TEST(JsonView, ReadsTypedValues) {
   EXPECT_EQ(root().at("rope").at("theta").as_number(), 10000.0);
   EXPECT_EQ(root().at("ids").at(size_t{1}).as_int(), 2);
   EXPECT_EQ(root().at("ids").size(), 3u);
-  EXPECT_EQ(root().at("rope").size(), 2u);
+  EXPECT_EQ(root().at("rope").type(), "linear");
 }
 
 TEST(JsonView, PresenceTreatsNullAsAbsent) {
@@ -49,7 +51,9 @@ TEST(JsonView, PresenceTreatsNullAsAbsent) {
   EXPECT_FALSE(root().find("nothing").has_value());
   EXPECT_FALSE(root().find("absent").has_value());
   ASSERT_TRUE(root().find("flag").has_value());
-  EXPECT_TRUE(root().at("nothing").is_null()) << "at() returns a present null";
+  GENARM_EXPECT_ERROR(root().at("nothing"), ErrorCategory::kConfig, "config.json: nothing: missing required key");
+  EXPECT_TRUE(root().at("ids").is_array());
+  EXPECT_FALSE(root().at("ids").is_null());
   EXPECT_FALSE(root().at("text").has("x")) << "has() on a non-object is false";
 }
 
@@ -57,74 +61,149 @@ TEST(JsonView, DefaultsApplyToAbsentAndNullKeys) {
   EXPECT_EQ(root().get_int("absent", 7), 7);
   EXPECT_EQ(root().get_int("nothing", 7), 7);
   EXPECT_EQ(root().get_int("hidden_size", 7), 64);
+  EXPECT_EQ(root().get_int("hidden_size", 7, 0, 64), 64);
   EXPECT_DOUBLE_EQ(root().get_number("absent", 1.5), 1.5);
   EXPECT_FALSE(root().get_bool("absent", false));
   EXPECT_TRUE(root().get_bool("flag", false));
   EXPECT_EQ(root().get_string("absent", "x"), "x");
-  // A present value of the wrong type is still an error, not the default.
-  GENARM_EXPECT_ERROR(root().get_int("text", 7), ErrorCategory::kConfig, "key 'text': expected an integer");
+  EXPECT_EQ(root().get_string("text", "x"), "64");
+  // A present value of the wrong type, or out of range, is still an error, not the default.
+  GENARM_EXPECT_ERROR(root().get_int("text", 7), ErrorCategory::kConfig, "config.json: text: expected an integer");
+  GENARM_EXPECT_ERROR(root().get_int("hidden_size", 7, 0, 10), ErrorCategory::kConfig,
+                      "config.json: hidden_size: expected an integer in [0, 10], got an integer 64");
+  GENARM_EXPECT_ERROR(root().get_bool("text", false), ErrorCategory::kConfig, "config.json: text: expected a boolean");
 }
 
 TEST(JsonView, TypeErrorsNameFileKeyAndValue) {
-  GENARM_EXPECT_ERROR(root().at("text").as_int(), ErrorCategory::kConfig,
-                      "config.json: key 'text': expected an integer, got string \"64\"");
-  GENARM_EXPECT_ERROR(root().at("fraction").as_int(), ErrorCategory::kConfig, "key 'fraction': expected an integer, got number 2.5");
-  GENARM_EXPECT_ERROR(root().at("flag").as_int(), ErrorCategory::kConfig, "expected an integer, got boolean true");
-  GENARM_EXPECT_ERROR(root().at("big").as_int(), ErrorCategory::kConfig, "key 'big': expected an integer",
-                      "18446744073709551615");
+  EXPECT_EQ(testing::error_message([] { root().at("text").as_int(); }),
+            "config.json: text: expected an integer, got a string \"64\"");
+  GENARM_EXPECT_ERROR(root().at("fraction").as_int(), ErrorCategory::kConfig, "fraction: expected an integer, got a number 2.5");
+  GENARM_EXPECT_ERROR(root().at("flag").as_int(), ErrorCategory::kConfig, "expected an integer, got a boolean true");
   GENARM_EXPECT_ERROR(root().at("rope").at("factor").as_number(), ErrorCategory::kConfig,
-                      "config.json: key 'rope.factor': expected a number, got string \"2\"");
-  GENARM_EXPECT_ERROR(root().at("hidden_size").as_bool(), ErrorCategory::kConfig, "key 'hidden_size': expected a boolean, got number 64");
-  GENARM_EXPECT_ERROR(root().at("flag").as_string(), ErrorCategory::kConfig, "key 'flag': expected a string, got boolean true");
-  GENARM_EXPECT_ERROR(root().at("ids").at(size_t{2}).as_int(), ErrorCategory::kConfig, "key 'ids[2]': expected an integer");
-  GENARM_EXPECT_ERROR(root().at("text").at("x"), ErrorCategory::kConfig, "key 'text': expected an object");
-  GENARM_EXPECT_ERROR(root().at("text").at(size_t{0}), ErrorCategory::kConfig, "key 'text': expected an array");
-  GENARM_EXPECT_ERROR(root().at("flag").size(), ErrorCategory::kConfig, "key 'flag': expected an array");
+                      "config.json: rope.factor: expected a number, got a string \"2\"");
+  GENARM_EXPECT_ERROR(root().at("hidden_size").as_bool(), ErrorCategory::kConfig, "hidden_size: expected a boolean, got an integer 64");
+  GENARM_EXPECT_ERROR(root().at("flag").as_string(), ErrorCategory::kConfig, "flag: expected a string, got a boolean true");
+  const json nulls = json::array({nullptr});
+  GENARM_EXPECT_ERROR(JsonView(nulls, "n.json").at(size_t{0}).as_string(), ErrorCategory::kConfig,
+                      "n.json: [0]: expected a string, got null");
+  GENARM_EXPECT_ERROR(root().at("ids").at(size_t{2}).as_int(), ErrorCategory::kConfig,
+                      "config.json: ids[2]: expected an integer, got a string \"three\"");
+  GENARM_EXPECT_ERROR(root().at("text").at("x"), ErrorCategory::kConfig, "text: expected an object");
+  GENARM_EXPECT_ERROR(root().at("text").at(size_t{0}), ErrorCategory::kConfig, "text: expected an array");
+  GENARM_EXPECT_ERROR(root().at("flag").size(), ErrorCategory::kConfig, "flag: expected an array");
+  GENARM_EXPECT_ERROR(root().at("rope").size(), ErrorCategory::kConfig, "rope: expected an array, got an object {");
+  GENARM_EXPECT_ERROR(root().at("text").type_error("a widget"), ErrorCategory::kConfig,
+                      "config.json: text: expected a widget, got a string \"64\"");
 }
 
-TEST(JsonView, RootTypeErrorsSayRoot) {
+TEST(JsonView, RootErrorsNameOnlyTheOrigin) {
   const json array = json::array({1});
-  GENARM_EXPECT_ERROR(JsonView(array, "x.json").at("k"), ErrorCategory::kConfig, "x.json: key '<root>': expected an object, got array [1]");
+  EXPECT_EQ(testing::error_message([&] { JsonView(array, "x.json").at("k"); }),
+            "x.json: expected an object, got an array [1]");
+  EXPECT_EQ(testing::error_message([&] { JsonView(array, "x.json").fail("too short"); }), "x.json: too short");
 }
 
 TEST(JsonView, MissingKeysAndIndicesAreNamed) {
-  GENARM_EXPECT_ERROR(root().at("vocab_size"), ErrorCategory::kConfig, "config.json: missing key 'vocab_size'");
-  GENARM_EXPECT_ERROR(root().at("rope").at("low_freq_factor"), ErrorCategory::kConfig, "missing key 'rope.low_freq_factor'");
-  GENARM_EXPECT_ERROR(root().at("ids").at(size_t{3}), ErrorCategory::kConfig, "key 'ids': index 3 out of range (size 3)");
+  EXPECT_EQ(testing::error_message([] { root().at("vocab_size"); }), "config.json: vocab_size: missing required key");
+  GENARM_EXPECT_ERROR(root().at("rope").at("low_freq_factor"), ErrorCategory::kConfig,
+                      "config.json: rope.low_freq_factor: missing required key");
+  GENARM_EXPECT_ERROR(root().at("ids").at(size_t{3}), ErrorCategory::kConfig, "config.json: ids: index 3 out of range (size 3)");
 }
 
-TEST(JsonView, RangesAreChecked) {
-  EXPECT_EQ(root().at("hidden_size").as_int_in(1, 64), 64);
-  GENARM_EXPECT_ERROR(root().at("negative").as_int_in(0, 10), ErrorCategory::kConfig,
-                      "key 'negative': value -3 out of range [0, 10]");
-  GENARM_EXPECT_ERROR(root().at("hidden_size").as_int_in(1, 63), ErrorCategory::kConfig, "value 64 out of range [1, 63]");
+TEST(JsonView, IntegersAreCheckedAgainstTheirRange) {
+  EXPECT_EQ(root().at("hidden_size").as_int(1, 64), 64);
+  EXPECT_EQ(root().at("float_int").as_int(0, 4096), 4096);
+  GENARM_EXPECT_ERROR(root().at("negative").as_int(0, 10), ErrorCategory::kConfig,
+                      "config.json: negative: expected an integer in [0, 10], got an integer -3");
+  GENARM_EXPECT_ERROR(root().at("hidden_size").as_int(1, 63), ErrorCategory::kConfig, "expected an integer in [1, 63], got an integer 64");
+  GENARM_EXPECT_ERROR(root().at("fraction").as_int(0, 10), ErrorCategory::kConfig,
+                      "fraction: expected an integer, got a number 2.5");
+  // Above INT64_MAX: out of range even without bounds, not wrapped to a negative number.
+  GENARM_EXPECT_ERROR(root().at("big").as_int(), ErrorCategory::kConfig,
+                      "big: expected an integer in [-9223372036854775808, 9223372036854775807], got an integer 18446744073709551615");
 }
 
-TEST(JsonView, CategoryIsTheCallers) {
-  GENARM_EXPECT_ERROR(root().at("absent", ErrorCategory::kFormat), ErrorCategory::kFormat, "missing key 'absent'");
-  GENARM_EXPECT_ERROR(root().at("text").as_int(ErrorCategory::kTokenizer), ErrorCategory::kTokenizer, "expected an integer");
-  GENARM_EXPECT_ERROR(root().at("text").type_error("a widget", ErrorCategory::kFormat), ErrorCategory::kFormat,
-                      "key 'text': expected a widget, got string");
+TEST(JsonView, StringsMustBeValidUtf8) {
+  // Parsed JSON text is valid UTF-8; a json built in code need not be.
+  const json doc = {{"ok", "caf\xc3\xa9"}, {"bad", std::string("ab\xff")}};
+  const JsonView view(doc, "tokenizer.json", ErrorCategory::kTokenizer);
+  EXPECT_EQ(view.at("ok").as_string(), "caf\xc3\xa9");
+  GENARM_EXPECT_ERROR(view.at("bad").as_string(), ErrorCategory::kTokenizer,
+                      "tokenizer.json: bad: string is not valid UTF-8 (ill-formed sequence at byte offset 2)");
+  GENARM_EXPECT_ERROR(view.get_string("bad", ""), ErrorCategory::kTokenizer, "byte offset 2");
+  // Describing such a value for another error replaces the bad byte rather than throwing.
+  GENARM_EXPECT_ERROR(view.at("bad").as_int(), ErrorCategory::kTokenizer, "bad: expected an integer, got a string \"ab");
 }
 
-TEST(JsonView, AccessorsReportOriginAndPath) {
+TEST(JsonView, CategoryIsChosenOncePerView) {
+  const JsonView tok(kDoc, "tokenizer.json", ErrorCategory::kTokenizer);
+  GENARM_EXPECT_ERROR(tok.at("absent"), ErrorCategory::kTokenizer, "tokenizer.json: absent: missing required key");
+  GENARM_EXPECT_ERROR(tok.at("rope").at("factor").as_int(), ErrorCategory::kTokenizer, "rope.factor: expected an integer");
+  GENARM_EXPECT_ERROR(tok.at("ids").at(size_t{2}).fail("bad id"), ErrorCategory::kTokenizer, "tokenizer.json: ids[2]: bad id");
+  GENARM_EXPECT_ERROR(tok.at("rope").unsupported("rope type 'yarn'"), ErrorCategory::kUnsupported,
+                      "tokenizer.json: rope: rope type 'yarn'");
+  const JsonView data(kDoc, "prompts.jsonl:3", ErrorCategory::kFormat);
+  GENARM_EXPECT_ERROR(data.at("text").as_bool(), ErrorCategory::kFormat, "prompts.jsonl:3: text: expected a boolean");
+  EXPECT_EQ(tok.at("rope").category(), ErrorCategory::kTokenizer);
+}
+
+TEST(JsonView, WithContextPrefixesTheLocation) {
+  const auto inner = [] { fail(ErrorCategory::kTokenizer, "regex '(a': unbalanced parenthesis"); };
+  EXPECT_EQ(testing::error_message([&] { root().at("rope").with_context(inner); }),
+            "config.json: rope: regex '(a': unbalanced parenthesis");
+  EXPECT_EQ(root().with_context([] { return 5; }), 5);
+  GENARM_EXPECT_ERROR(root().with_context(inner), ErrorCategory::kTokenizer, "config.json: regex");
+}
+
+TEST(JsonView, MembersAreVisitedWithTheirPaths) {
+  const json doc = json::parse(R"({"weight_map": {"lm_head.weight": 1, "norm": 2, "\u0120the": 3}})");
+  std::vector<std::string> paths;
+  JsonView(doc, "index.json").at("weight_map").for_each_member([&](const std::string& key, const JsonView& v) {
+    paths.push_back(key + "=" + v.path());
+    EXPECT_EQ(v.origin(), "index.json");
+  });
+  // Keys other than [A-Za-z0-9_-] are quoted, so that dots and spaces in them stay readable.
+  EXPECT_EQ(paths, (std::vector<std::string>{"lm_head.weight=weight_map[\"lm_head.weight\"]", "norm=weight_map.norm",
+                                             "\xc4\xa0the=weight_map[\"\xc4\xa0the\"]"}));
+  GENARM_EXPECT_ERROR(root().at("ids").for_each_member([](const std::string&, const JsonView&) {}),
+                      ErrorCategory::kConfig, "ids: expected an object");
+  const json quote = {{"a\"b", 1}};
+  GENARM_EXPECT_ERROR(JsonView(quote, "q.json").at("a\"b").as_string(), ErrorCategory::kConfig,
+                      "q.json: [\"a\\\"b\"]: expected a string");
+}
+
+TEST(JsonView, AccessorsReportOriginPathAndType) {
   const auto v = root().at("rope").at("theta");
   EXPECT_EQ(v.origin(), "config.json");
   EXPECT_EQ(v.path(), "rope.theta");
   EXPECT_TRUE(v.is_number());
+  EXPECT_EQ(v.type_name(), "a number");
+  EXPECT_EQ(root().at("hidden_size").type_name(), "an integer");
+  const json nulls = json::array({nullptr});
+  EXPECT_TRUE(JsonView(nulls, "n.json").at(size_t{0}).is_null());
+  EXPECT_EQ(JsonView(nulls, "n.json").at(size_t{0}).type_name(), "null");
   EXPECT_TRUE(root().at("rope").is_object());
   EXPECT_TRUE(root().at("ids").is_array());
   EXPECT_TRUE(root().at("text").is_string());
+  EXPECT_TRUE(root().at("flag").is_boolean());
   EXPECT_EQ(&root().at("rope").json(), &kDoc["rope"]);
+  EXPECT_EQ(JsonView(kDoc, "tokenizer.json", ErrorCategory::kTokenizer, "model").at("ids").path(), "model.ids");
 }
 
 TEST(DescribeJson, IsShortAndTyped) {
-  EXPECT_EQ(describe_json(json(3)), "number 3");
-  EXPECT_EQ(describe_json(json("a")), "string \"a\"");
-  EXPECT_EQ(describe_json(json(nullptr)), "null null");
+  EXPECT_EQ(describe_json(json(3)), "an integer 3");
+  EXPECT_EQ(describe_json(json(2.5)), "a number 2.5");
+  EXPECT_EQ(describe_json(json("a")), "a string \"a\"");
+  EXPECT_EQ(describe_json(json(nullptr)), "null");
+  EXPECT_EQ(describe_json(json::array({1, 2})), "an array [1,2]");
   const std::string long_text = describe_json(json(std::string(200, 'x')));
-  EXPECT_LE(long_text.size(), 7u + 60u);
+  EXPECT_LE(long_text.size(), 9u + 60u);
   EXPECT_EQ(long_text.substr(long_text.size() - 3), "...");
+  // Cut on a character boundary: 'é' is two bytes.
+  std::string accents;
+  for (int i = 0; i < 40; ++i) accents += "\xc3\xa9";
+  const std::string cut = describe_json(json(accents));
+  EXPECT_TRUE(utf8::is_valid(cut)) << cut;
 }
 
 TEST(ReadJsonFile, ParsesAFile) {

@@ -298,10 +298,10 @@ TEST(ModelConfig, Gpt2ActivationsInnerSizeAndScaling) {
 TEST(ModelConfig, Gpt2ErrorsNameTheirKeys) {
   GENARM_EXPECT_ERROR(parse(gpt2_with({{"n_embd", 50}})), ErrorCategory::kConfig, "n_embd 50 is not divisible by n_head 4");
   GENARM_EXPECT_ERROR(parse(gpt2_with({{"add_cross_attention", true}})), ErrorCategory::kUnsupported,
-                      "key 'add_cross_attention': cross-attention is not supported");
-  GENARM_EXPECT_ERROR(parse(gpt2_with({{"n_positions", nullptr}})), ErrorCategory::kConfig, "missing key 'n_positions'");
+                      "config.json: add_cross_attention: cross-attention is not supported");
+  GENARM_EXPECT_ERROR(parse(gpt2_with({{"n_positions", nullptr}})), ErrorCategory::kConfig, "config.json: n_positions: missing required key");
   GENARM_EXPECT_ERROR(parse(gpt2_with({{"activation_function", "mish"}})), ErrorCategory::kUnsupported,
-                      "key 'activation_function': activation 'mish' is not supported");
+                      "config.json: activation_function: activation 'mish' is not supported");
 }
 
 // --- special tokens ---
@@ -329,10 +329,10 @@ TEST(ModelConfig, NegativeSpecialTokenIdsMeanNone) {
 
 TEST(ModelConfig, BadTokenIdsAreNamed) {
   GENARM_EXPECT_ERROR(parse(llama_with({{"eos_token_id", {2, "3"}}})), ErrorCategory::kConfig,
-                      "key 'eos_token_id[1]': expected an integer, got string \"3\"");
+                      "config.json: eos_token_id[1]: expected an integer, got a string \"3\"");
   GENARM_EXPECT_ERROR(parse(llama_with({{"eos_token_id", 4294967296}})), ErrorCategory::kConfig,
-                      "key 'eos_token_id': value 4294967296 out of range");
-  GENARM_EXPECT_ERROR(parse(llama_with({{"pad_token_id", "0"}})), ErrorCategory::kConfig, "key 'pad_token_id': expected an integer");
+                      "config.json: eos_token_id: expected an integer in [-2147483648, 2147483647], got an integer 4294967296");
+  GENARM_EXPECT_ERROR(parse(llama_with({{"pad_token_id", "0"}})), ErrorCategory::kConfig, "config.json: pad_token_id: expected an integer, got a string \"0\"");
 }
 
 TEST(ModelConfig, GenerationConfigAddsEosTokens) {
@@ -348,8 +348,7 @@ TEST(ModelConfig, GenerationConfigAddsEosTokens) {
   GENARM_EXPECT_ERROR(read_model_config(dir.path()), ErrorCategory::kFormat, (dir / "generation_config.json").string(),
                       "not valid JSON");
   write_file(dir / "generation_config.json", R"({"eos_token_id": "two"})");
-  GENARM_EXPECT_ERROR(read_model_config(dir.path()), ErrorCategory::kConfig, (dir / "generation_config.json").string(),
-                      "key 'eos_token_id': expected an integer");
+  GENARM_EXPECT_ERROR(read_model_config(dir.path()), ErrorCategory::kConfig, (dir / "generation_config.json").string() + ": eos_token_id: expected an integer, got a string \"two\"");
 }
 
 // --- architecture-specific options ---
@@ -384,7 +383,7 @@ TEST(ModelConfig, MistralSlidingWindow) {
   json absent = mistral;
   absent.erase("sliding_window");
   EXPECT_EQ(parse(absent).sliding_window, 4096) << "MistralConfig(sliding_window=4096) when the key is absent";
-  GENARM_EXPECT_ERROR(with({{"sliding_window", 0}}), ErrorCategory::kConfig, "key 'sliding_window': value 0 out of range");
+  GENARM_EXPECT_ERROR(with({{"sliding_window", 0}}), ErrorCategory::kConfig, "config.json: sliding_window: expected an integer in [1, 1099511627776], got an integer 0");
 }
 
 TEST(ModelConfig, LlamaIgnoresSlidingWindow) {
@@ -440,33 +439,33 @@ TEST(ModelConfig, MissingRequiredKeysAreNamed) {
   for (const char* key : {"vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size"}) {
     json j = llama_tiny();
     j.erase(key);
-    GENARM_EXPECT_ERROR(parse(j), ErrorCategory::kConfig, "config.json: missing key '" + std::string(key) + "'");
+    GENARM_EXPECT_ERROR(parse(j), ErrorCategory::kConfig, "config.json: " + std::string(key) + ": missing required key");
   }
 }
 
 TEST(ModelConfig, WrongTypesAreNamedWithTheValue) {
   GENARM_EXPECT_ERROR(parse(llama_with({{"hidden_size", "64"}})), ErrorCategory::kConfig,
-                      "config.json: key 'hidden_size': expected an integer, got string \"64\"");
+                      "config.json: hidden_size: expected an integer, got a string \"64\"");
   GENARM_EXPECT_ERROR(parse(llama_with({{"intermediate_size", 172.5}})), ErrorCategory::kConfig,
-                      "key 'intermediate_size': expected an integer, got number 172.5");
+                      "config.json: intermediate_size: expected an integer, got a number 172.5");
   GENARM_EXPECT_ERROR(parse(llama_with({{"vocab_size", 18446744073709551615ull}})), ErrorCategory::kConfig,
-                      "key 'vocab_size': expected an integer, got number 18446744073709551615");
+                      "config.json: vocab_size: expected an integer in [1, 1099511627776], got an integer 18446744073709551615");
   GENARM_EXPECT_ERROR(parse(llama_with({{"tie_word_embeddings", "false"}})), ErrorCategory::kConfig,
-                      "key 'tie_word_embeddings': expected a boolean, got string \"false\"");
+                      "config.json: tie_word_embeddings: expected a boolean, got a string \"false\"");
   GENARM_EXPECT_ERROR(parse(llama_with({{"rms_norm_eps", "1e-5"}})), ErrorCategory::kConfig,
-                      "key 'rms_norm_eps': expected a number, got string");
+                      "config.json: rms_norm_eps: expected a number, got a string \"1e-5\"");
   GENARM_EXPECT_ERROR(parse(llama_with({{"architectures", "LlamaForCausalLM"}})), ErrorCategory::kConfig,
-                      "key 'architectures': expected an array");
+                      "config.json: architectures: expected an array, got a string \"LlamaForCausalLM\"");
   GENARM_EXPECT_ERROR(parse(llama_with({{"rope_parameters", "default"}})), ErrorCategory::kConfig,
-                      "key 'rope_parameters': expected an object");
-  GENARM_EXPECT_ERROR(parse(json::array()), ErrorCategory::kConfig, "key '<root>': expected an object");
+                      "config.json: rope_parameters: expected an object, got a string \"default\"");
+  GENARM_EXPECT_ERROR(parse(json::array()), ErrorCategory::kConfig, "config.json: expected an object, got an array []");
 }
 
 TEST(ModelConfig, ValuesOutOfRangeAreNamed) {
   GENARM_EXPECT_ERROR(parse(llama_with({{"num_hidden_layers", 0}})), ErrorCategory::kConfig,
-                      "key 'num_hidden_layers': value 0 out of range [1, ");
+                      "config.json: num_hidden_layers: expected an integer in [1, 1099511627776], got an integer 0");
   GENARM_EXPECT_ERROR(parse(llama_with({{"num_attention_heads", -4}})), ErrorCategory::kConfig,
-                      "key 'num_attention_heads': value -4 out of range");
+                      "config.json: num_attention_heads: expected an integer in [1, 1099511627776], got an integer -4");
   GENARM_EXPECT_ERROR(parse(llama_with({{"rms_norm_eps", 0}})), ErrorCategory::kConfig,
                       "epsilon must be a positive number, got 0");
 }
@@ -477,7 +476,7 @@ TEST(ModelConfig, HeadShapesMustAgree) {
   GENARM_EXPECT_ERROR(parse(llama_with({{"num_key_value_heads", 3}})), ErrorCategory::kConfig,
                       "num_attention_heads 4 is not a multiple of num_key_value_heads 3");
   GENARM_EXPECT_ERROR(parse(llama_with({{"head_dim", 15}})), ErrorCategory::kConfig,
-                      "key 'head_dim': rotary embeddings need an even head_dim, got 15");
+                      "config.json: rotary embeddings need an even head_dim, got 15");
 }
 
 TEST(ModelConfig, UnsupportedArchitectureListsTheSupportedOnes) {
@@ -491,37 +490,37 @@ TEST(ModelConfig, UnsupportedArchitectureListsTheSupportedOnes) {
   j["model_type"] = "phi";
   GENARM_EXPECT_ERROR(parse(j), ErrorCategory::kUnsupported, "architecture 'model_type phi' is not supported");
   GENARM_EXPECT_ERROR(parse(llama_with({{"architectures", {"LlamaForCausalLM", "LlamaModel"}}})), ErrorCategory::kUnsupported,
-                      "key 'architectures': expected exactly one architecture");
+                      "config.json: architectures: expected exactly one architecture, got an array [\"LlamaForCausalLM\",\"LlamaModel\"]");
   GENARM_EXPECT_ERROR(parse(llama_with({{"hidden_act", "swiglu"}})), ErrorCategory::kUnsupported,
-                      "key 'hidden_act': activation 'swiglu' is not supported");
+                      "config.json: hidden_act: activation 'swiglu' is not supported");
 }
 
 TEST(ModelConfig, UnsupportedRopeTypesAreNamed) {
   GENARM_EXPECT_ERROR(parse(llama_with({{"rope_parameters", nullptr}, {"rope_scaling", {{"type", "dynamic"}, {"factor", 2.0}}}})),
                       ErrorCategory::kUnsupported,
-                      "key 'rope_scaling.type': rope type 'dynamic' is not supported (default, linear, llama3)");
+                      "config.json: rope_scaling.type: rope type 'dynamic' is not supported (default, linear, llama3)");
   GENARM_EXPECT_ERROR(parse(llama_with({{"rope_parameters", {{"rope_type", "yarn"}, {"factor", 4.0}}}})),
-                      ErrorCategory::kUnsupported, "key 'rope_parameters.rope_type': rope type 'yarn'");
+                      ErrorCategory::kUnsupported, "config.json: rope_parameters.rope_type: rope type 'yarn'");
   GENARM_EXPECT_ERROR(parse(llama_with({{"rope_parameters", {{"rope_type", "default"}, {"partial_rotary_factor", 0.5}}}})),
                       ErrorCategory::kUnsupported, "rope_parameters.partial_rotary_factor");
 }
 
 TEST(ModelConfig, BadRopeParametersAreNamed) {
   GENARM_EXPECT_ERROR(parse(llama_with({{"rope_parameters", {{"rope_type", "linear"}}}})), ErrorCategory::kConfig,
-                      "missing key 'rope_parameters.factor'");
+                      "config.json: rope_parameters.factor: missing required key");
   GENARM_EXPECT_ERROR(parse(llama_with({{"rope_parameters", nullptr}, {"rope_scaling", {{"type", "linear"}, {"factor", 0}}}})),
-                      ErrorCategory::kConfig, "key 'rope_scaling.factor': expected a positive number, got 0");
+                      ErrorCategory::kConfig, "config.json: rope_scaling.factor: expected a positive number, got an integer 0");
   GENARM_EXPECT_ERROR(
       parse(llama_with({{"rope_parameters", nullptr},
                         {"rope_scaling", {{"rope_type", "llama3"}, {"factor", 8.0}, {"high_freq_factor", 4.0}, {"original_max_position_embeddings", 8192}}}})),
-      ErrorCategory::kConfig, "missing key 'rope_scaling.low_freq_factor'");
+      ErrorCategory::kConfig, "config.json: rope_scaling.low_freq_factor: missing required key");
   GENARM_EXPECT_ERROR(
       parse(llama_with({{"rope_parameters",
                          {{"rope_type", "llama3"}, {"factor", 8.0}, {"low_freq_factor", 4.0}, {"high_freq_factor", 1.0},
                           {"original_max_position_embeddings", 8192}}}})),
       ErrorCategory::kConfig, "0 < low_freq_factor < high_freq_factor, got 4 and 1");
   GENARM_EXPECT_ERROR(parse(llama_with({{"rope_parameters", {{"rope_type", "default"}, {"rope_theta", -1.0}}}})),
-                      ErrorCategory::kConfig, "key 'rope_theta': expected a positive number, got -1");
+                      ErrorCategory::kConfig, "config.json: rope_parameters.rope_theta: expected a positive number, got a number -1.0");
 }
 
 TEST(ModelConfig, FileErrors) {
@@ -531,7 +530,7 @@ TEST(ModelConfig, FileErrors) {
   GENARM_EXPECT_ERROR(read_model_config(dir.path()), ErrorCategory::kFormat, (dir / "config.json").string(), "not valid JSON");
   write_file(dir / "config.json", llama_with({{"hidden_size", "64"}}).dump());
   GENARM_EXPECT_ERROR(read_model_config(dir.path()), ErrorCategory::kConfig,
-                      (dir / "config.json").string() + ": key 'hidden_size'");
+                      (dir / "config.json").string() + ": hidden_size: expected an integer");
 }
 
 }  // namespace

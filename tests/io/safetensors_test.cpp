@@ -173,7 +173,7 @@ TEST_F(SafetensorsFileTest, RejectsJsonThatIsNotAnObject) {
 }
 
 TEST_F(SafetensorsFileTest, RejectsMalformedTensorEntries) {
-  expect_header_rejected({{"w", 5}}, 0, {"tensor 'w': expected an object {dtype, shape, data_offsets}, got number 5"});
+  expect_header_rejected({{"w", 5}}, 0, {"tensor 'w': expected an object {dtype, shape, data_offsets}, got an integer 5"});
   expect_header_rejected({{"w", {{"shape", {1}}, {"data_offsets", {0, 4}}}}}, 4, {"tensor 'w': missing key 'dtype'"});
   expect_header_rejected({{"w", {{"dtype", "F32"}, {"data_offsets", {0, 4}}}}}, 4, {"tensor 'w': missing key 'shape'"});
   expect_header_rejected({{"w", {{"dtype", "F32"}, {"shape", {1}}}}}, 4, {"tensor 'w': missing key 'data_offsets'"});
@@ -185,7 +185,7 @@ TEST_F(SafetensorsFileTest, RejectsUnknownDtypes) {
   expect_header_rejected({{"w", tensor_entry("f32", {1}, 0, 4)}}, 4, {"unknown dtype 'f32'"});
   json entry = tensor_entry("F32", {1}, 0, 4);
   entry["dtype"] = 4;
-  expect_header_rejected({{"w", entry}}, 4, {"tensor 'w': 'dtype' must be a string, got number 4"});
+  expect_header_rejected({{"w", entry}}, 4, {"tensor 'w': 'dtype' must be a string, got an integer 4"});
 }
 
 TEST_F(SafetensorsFileTest, RejectsBadShapeEntries) {
@@ -194,11 +194,11 @@ TEST_F(SafetensorsFileTest, RejectsBadShapeEntries) {
     e["shape"] = std::move(shape);
     return json{{"w", e}};
   };
-  expect_header_rejected(with_shape({-1, 2}), 4, {"tensor 'w': shape entries must be non-negative integers, got number -1"});
-  expect_header_rejected(with_shape({2.5}), 4, {"non-negative integers, got number 2.5"});
-  expect_header_rejected(with_shape({"2"}), 4, {"non-negative integers, got string \"2\""});
+  expect_header_rejected(with_shape({-1, 2}), 4, {"tensor 'w': shape entries must be non-negative integers, got an integer -1"});
+  expect_header_rejected(with_shape({2.5}), 4, {"non-negative integers, got a number 2.5"});
+  expect_header_rejected(with_shape({"2"}), 4, {"non-negative integers, got a string \"2\""});
   expect_header_rejected(with_shape({nullptr}), 4, {"non-negative integers, got null"});
-  expect_header_rejected(with_shape("2"), 4, {"tensor 'w': 'shape' must be an array, got string"});
+  expect_header_rejected(with_shape("2"), 4, {"tensor 'w': 'shape' must be an array, got a string \"2\""});
   expect_header_rejected(with_shape({1, 1, 1, 1, 1, 1, 1, 1, 1}), 4, {"shape has 9 dimensions (at most 8)"});
 }
 
@@ -222,7 +222,7 @@ TEST_F(SafetensorsFileTest, RejectsMalformedDataOffsets) {
     return json{{"w", e}};
   };
   const std::string what = "'data_offsets' must be two non-negative integers [begin, end]";
-  expect_header_rejected(with_offsets({0}), 4, {"tensor 'w': " + what, "got array [0]"});
+  expect_header_rejected(with_offsets({0}), 4, {"tensor 'w': " + what, "got an array [0]"});
   expect_header_rejected(with_offsets({0, 4, 8}), 4, {what});
   expect_header_rejected(with_offsets({-4, 0}), 4, {what});
   expect_header_rejected(with_offsets({"0", "4"}), 4, {what});
@@ -278,7 +278,7 @@ TEST_F(SafetensorsFileTest, RejectsDataCutShort) {
 }
 
 TEST_F(SafetensorsFileTest, RejectsBadMetadata) {
-  expect_header_rejected({{"__metadata__", {{"format", 1}}}}, 0, {"'__metadata__.format' must be a string, got number 1"});
+  expect_header_rejected({{"__metadata__", {{"format", 1}}}}, 0, {"'__metadata__.format' must be a string, got an integer 1"});
   expect_header_rejected({{"__metadata__", {1, 2}}}, 0, {"'__metadata__' must be an object of strings"});
 }
 

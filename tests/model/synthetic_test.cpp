@@ -177,7 +177,7 @@ TEST(Synthetic, InvalidConfigIsRejectedBeforeWriting) {
   auto config = llama_config(50, 24, 1, 4, 2, 40);
   config.erase("hidden_size");
   GENARM_EXPECT_ERROR(write_synthetic_model(dir / "m", config), ErrorCategory::kConfig,
-                      (dir / "m" / "config.json").string(), "missing key 'hidden_size'");
+                      (dir / "m" / "config.json").string() + ": hidden_size: missing required key");
   EXPECT_FALSE(std::filesystem::exists(dir / "m" / "model.safetensors"));
 }
 

@@ -13,6 +13,8 @@
 #include <string>
 #include <vector>
 
+#include "genarm/core/error.hpp"
+
 namespace genarm::testing {
 
 inline std::filesystem::path fixtures_dir() { return GENARM_TEST_FIXTURES; }
@@ -112,6 +114,18 @@ inline Eigen::VectorXf json_to_vector(const nlohmann::json& array) {
 template <typename T = int>
 std::vector<T> json_to_ids(const nlohmann::json& array) {
   return array.get<std::vector<T>>();
+}
+
+// The whole message of the genarm::Error that `fn` throws ("" if it throws none), for tests that
+// pin a message exactly (one file name, no doubled prefixes).
+template <typename Fn>
+std::string error_message(Fn&& fn) {
+  try {
+    fn();
+  } catch (const ::genarm::Error& e) {
+    return e.what();
+  }
+  return "";
 }
 
 // Expects `statement` to throw genarm::Error whose message contains every given fragment.

@@ -114,20 +114,25 @@ TEST(AddedVocabulary, LookupsAndSpecialContents) {
   EXPECT_EQ(out[0].begin, out[0].end);
 }
 
+// The "added_tokens" list of a tokenizer.json.
+io::JsonView added_tokens(const nlohmann::json& list) {
+  return io::JsonView(list, "tokenizer.json", ErrorCategory::kTokenizer, "added_tokens");
+}
+
 TEST(AddedVocabulary, JsonListIsReadWithPaths) {
   const nlohmann::json ok = nlohmann::json::parse(
       R"([{"id":3,"content":"<x>","single_word":false,"lstrip":true,"rstrip":false,"normalized":false,"special":true}])");
-  const AddedVocabulary vocab = AddedVocabulary::from_json(detail::JsonReader(ok, "added_tokens"), 100, identity);
+  const AddedVocabulary vocab = AddedVocabulary::from_json(added_tokens(ok), 100, identity);
   ASSERT_EQ(vocab.tokens().size(), 1u);
   EXPECT_TRUE(vocab.tokens()[0].lstrip);
   EXPECT_TRUE(vocab.tokens()[0].special);
 
   const nlohmann::json missing = nlohmann::json::parse(R"([{"id":3,"content":"a"},{"id":4}])");
-  GENARM_EXPECT_ERROR(AddedVocabulary::from_json(detail::JsonReader(missing, "added_tokens"), 100, identity),
-                      ErrorCategory::kTokenizer, "added_tokens[1].content: missing required key");
+  GENARM_EXPECT_ERROR(AddedVocabulary::from_json(added_tokens(missing), 100, identity), ErrorCategory::kTokenizer,
+                      "tokenizer.json: added_tokens[1].content: missing required key");
   const nlohmann::json big = nlohmann::json::parse(R"([{"id":1000,"content":"a"}])");
-  GENARM_EXPECT_ERROR(AddedVocabulary::from_json(detail::JsonReader(big, "added_tokens"), 100, identity),
-                      ErrorCategory::kTokenizer, "added_tokens[0].id: integer 1000 is out of range");
+  GENARM_EXPECT_ERROR(AddedVocabulary::from_json(added_tokens(big), 100, identity), ErrorCategory::kTokenizer,
+                      "tokenizer.json: added_tokens[0].id: expected an integer in [0, 100], got an integer 1000");
 }
 
 }  // namespace

@@ -24,7 +24,7 @@ Ids tokenize(const BpeModel& m, std::string_view word) {
 
 BpeModel from_json(const std::string& json) {
   const nlohmann::json j = nlohmann::json::parse(json);
-  return BpeModel::from_json(detail::JsonReader(j, "model"));
+  return BpeModel::from_json(io::JsonView(j, "tokenizer.json", ErrorCategory::kTokenizer, "model"));
 }
 
 // HF's test_tokenize_with_and_without_dropout vocabulary.
@@ -265,17 +265,17 @@ TEST(Bpe, JsonMergesInBothFormsAreEquivalent) {
 TEST(Bpe, JsonErrorsNameTheKey) {
   GENARM_EXPECT_ERROR(from_json(R"({"vocab":{"a":0,"b":1},"merges":["a b", 5]})"),
                       ErrorCategory::kTokenizer,
-                      "model.merges[1]: expected a string or a pair of strings, got an integer");
+                      "tokenizer.json: model.merges[1]: expected a string or a pair of strings, got an integer 5");
   GENARM_EXPECT_ERROR(from_json(R"({"vocab":{"a":0,"b":1},"merges":["a b c"]})"),
                       ErrorCategory::kTokenizer, "model.merges[0]", "exactly one space");
   GENARM_EXPECT_ERROR(from_json(R"({"vocab":{"a":0,"b":1},"merges":[["a","b"]]})"),
-                      ErrorCategory::kTokenizer, "merges[0]: merged token 'ab' is not in the vocabulary");
+                      ErrorCategory::kTokenizer, "tokenizer.json: model: merges[0]: merged token 'ab' is not in the vocabulary");
   GENARM_EXPECT_ERROR(from_json(R"({"vocab":{"a":0,"ab":1},"merges":[["a","x"]]})"),
                       ErrorCategory::kTokenizer, "merges[0]: token 'x' is not in the vocabulary");
   GENARM_EXPECT_ERROR(from_json(R"({"vocab":{"a":"zero"},"merges":[]})"), ErrorCategory::kTokenizer,
-                      "model.vocab[\"a\"]: expected an integer, got a string");
+                      "model.vocab.a: expected an integer, got a string \"zero\"");
   GENARM_EXPECT_ERROR(from_json(R"({"vocab":{"a":-1},"merges":[]})"), ErrorCategory::kTokenizer,
-                      "model.vocab[\"a\"]: integer -1 is out of range");
+                      "model.vocab.a: expected an integer in [0, 16777215], got an integer -1");
   GENARM_EXPECT_ERROR(from_json(R"({"vocab":{"a":0,"b":0},"merges":[]})"), ErrorCategory::kTokenizer,
                       "share id 0");
   GENARM_EXPECT_ERROR(from_json(R"({"merges":[]})"), ErrorCategory::kTokenizer, "model.vocab: missing required key");

@@ -13,7 +13,7 @@ using Strings = std::vector<std::string>;
 
 std::unique_ptr<Decoder> make(const std::string& json) {
   const nlohmann::json j = nlohmann::json::parse(json);
-  return make_decoder(detail::JsonReader(j, "decoder"));
+  return make_decoder(io::JsonView(j, "tokenizer.json", ErrorCategory::kTokenizer, "decoder"));
 }
 
 // The token list after decode_chain (HF tests compare these lists).
@@ -98,9 +98,9 @@ TEST(Decoder, UnsupportedAndMalformedDecodersAreRefused) {
   GENARM_EXPECT_ERROR(make(R"({"type":"Sequence","decoders":[{"type":"Fuse"},{"type":"Nope"}]})"),
                       ErrorCategory::kUnsupported, "decoder.decoders[1]");
   GENARM_EXPECT_ERROR(make(R"({"type":"Strip","content":" ","start":-1,"stop":0})"), ErrorCategory::kTokenizer,
-                      "decoder.start: integer -1 is out of range");
+                      "decoder.start: expected an integer in [0, 1048576], got an integer -1");
   GENARM_EXPECT_ERROR(make(R"({"type":"Sequence","decoders":{}})"), ErrorCategory::kTokenizer,
-                      "decoder.decoders: expected an array, got an object");
+                      "tokenizer.json: decoder.decoders: expected an array, got an object {}");
 }
 
 }  // namespace

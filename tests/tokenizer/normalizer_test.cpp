@@ -10,7 +10,7 @@ namespace {
 
 std::unique_ptr<Normalizer> make(const std::string& json) {
   const nlohmann::json j = nlohmann::json::parse(json);
-  return make_normalizer(detail::JsonReader(j, "normalizer"));
+  return make_normalizer(io::JsonView(j, "tokenizer.json", ErrorCategory::kTokenizer, "normalizer"));
 }
 
 std::string run(const std::string& json, const std::string& text) {

@@ -14,7 +14,7 @@ using Strings = std::vector<std::string>;
 
 std::unique_ptr<PostProcessor> make(const std::string& json) {
   const nlohmann::json j = nlohmann::json::parse(json);
-  return make_post_processor(detail::JsonReader(j, "post_processor"), 1000);
+  return make_post_processor(io::JsonView(j, "tokenizer.json", ErrorCategory::kTokenizer, "post_processor"), 1000);
 }
 
 void apply(const PostProcessor& p, Ids& ids, Strings& tokens) { p.add_special_tokens(ids, &tokens); }

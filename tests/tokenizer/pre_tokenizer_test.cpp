@@ -13,7 +13,7 @@ using Strings = std::vector<std::string>;
 
 std::unique_ptr<PreTokenizer> make(const std::string& json) {
   const nlohmann::json j = nlohmann::json::parse(json);
-  return make_pre_tokenizer(detail::JsonReader(j, "pre_tokenizer"));
+  return make_pre_tokenizer(io::JsonView(j, "tokenizer.json", ErrorCategory::kTokenizer, "pre_tokenizer"));
 }
 
 Strings run(const std::string& json, const std::string& text) { return make(json)->split_string(text); }

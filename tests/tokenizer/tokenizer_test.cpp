@@ -303,7 +303,7 @@ TEST(Tokenizer, MalformedJsonNamesTheFileAndKeyPath) {
   nlohmann::json j = load_json(hf_dir() / "tokenizers" / "toy-bytelevel" / "tokenizer.json");
   j["model"]["merges"][12] = 42;
   GENARM_EXPECT_ERROR(Tokenizer::from_json(j), ErrorCategory::kTokenizer,
-                      "tokenizer.json: model.merges[12]: expected a string or a pair of strings, got an integer");
+                      "tokenizer.json: model.merges[12]: expected a string or a pair of strings, got an integer 42");
 
   j = small_json();
   j.erase("model");
@@ -312,7 +312,7 @@ TEST(Tokenizer, MalformedJsonNamesTheFileAndKeyPath) {
   j = small_json();
   j["model"]["vocab"]["b"] = "one";
   GENARM_EXPECT_ERROR(Tokenizer::from_json(j), ErrorCategory::kTokenizer,
-                      "tokenizer.json: model.vocab[\"b\"]: expected an integer, got a string");
+                      "tokenizer.json: model.vocab.b: expected an integer, got a string \"one\"");
   j = small_json();
   j["added_tokens"] = {{{"id", 3}, {"special", true}}};
   GENARM_EXPECT_ERROR(Tokenizer::from_json(j), ErrorCategory::kTokenizer,
@@ -329,10 +329,10 @@ TEST(Tokenizer, MalformedJsonNamesTheFileAndKeyPath) {
                       "tokenizer.json: post_processor: special token id 77 is not in the vocabulary");
   j = small_json();
   j["model"]["merges"] = {"a c"};
-  GENARM_EXPECT_ERROR(Tokenizer::from_json(j), ErrorCategory::kTokenizer, "model: merges[0]: token 'c'");
+  GENARM_EXPECT_ERROR(Tokenizer::from_json(j), ErrorCategory::kTokenizer, "tokenizer.json: model: merges[0]: token 'c'");
   j = small_json();
   j["version"] = "2.0";
-  GENARM_EXPECT_ERROR(Tokenizer::from_json(j), ErrorCategory::kUnsupported, "version: unsupported tokenizer.json version '2.0'");
+  GENARM_EXPECT_ERROR(Tokenizer::from_json(j), ErrorCategory::kUnsupported, "tokenizer.json: version: unsupported tokenizer.json version '2.0'");
   GENARM_EXPECT_ERROR(Tokenizer::from_json(nlohmann::json::array()), ErrorCategory::kTokenizer,
                       "tokenizer.json: expected an object, got an array");
 }

@@ -14,17 +14,6 @@
 #include "prompts.hpp"
 
 namespace genarm::cli {
-namespace {
-
-std::vector<int32_t> ids_of(const io::JsonView& v, const char* key) {
-  const auto a = v.at(key, ErrorCategory::kFormat);
-  a.expect_array(ErrorCategory::kFormat);
-  std::vector<int32_t> out;
-  for (size_t i = 0; i < a.size(); ++i) out.push_back(static_cast<int32_t>(a.at(i).as_int_in(0, INT32_MAX, ErrorCategory::kFormat)));
-  return out;
-}
-
-}  // namespace
 
 int run_score(const Argv& argv) {
   Args args("score", concat({{{"--arm", "DIR", "the autoregressive reward model (folder or bundled name)"},
@@ -49,16 +38,15 @@ int run_score(const Argv& argv) {
   if (auto out = args.get("--output")) writer = std::make_unique<io::JsonlWriter>(*out, false);
   size_t n = 0;
   while (auto record = reader.next()) {
-    const io::JsonView v(*record, reader.where());
-    v.expect_object(ErrorCategory::kFormat);
+    const io::JsonView v(*record, reader.where(), ErrorCategory::kFormat);
+    v.expect_object();
     std::vector<int32_t> prompt, response;
     if (v.has("prompt_ids") || v.has("response_ids")) {
-      prompt = ids_of(v, "prompt_ids");
-      response = ids_of(v, "response_ids");
+      prompt = token_ids(v.at("prompt_ids"));
+      response = token_ids(v.at("response_ids"));
     } else {
       std::tie(prompt, response) = split_prompt_response(
-          tokenizer, apply_template(arm_template, v.at("prompt", ErrorCategory::kFormat).as_string(ErrorCategory::kFormat)),
-          v.at("response", ErrorCategory::kFormat).as_string(ErrorCategory::kFormat));
+          tokenizer, apply_template(arm_template, v.at("prompt").as_string()), v.at("response").as_string());
     }
     const ArmScore s = with_context(reader.where(), [&] { return arm_score(arm, prompt, response, tokenizer.vocab_size()); });
     nlohmann::json out{{"id", record->contains("id") ? (*record)["id"] : nlohmann::json(n)},

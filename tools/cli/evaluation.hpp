@@ -35,11 +35,11 @@ inline std::vector<EvalPrompt> read_prompts(const std::filesystem::path& path, s
   io::JsonlReader reader(path);
   std::vector<EvalPrompt> out;
   while (auto record = reader.next()) {
-    const io::JsonView v(*record, reader.where());
-    v.expect_object(ErrorCategory::kFormat);
+    const io::JsonView v(*record, reader.where(), ErrorCategory::kFormat);
+    v.expect_object();
     EvalPrompt p;
     p.id = record->contains("id") ? (*record)["id"] : nlohmann::json(out.size());
-    p.text = v.at("prompt", ErrorCategory::kFormat).as_string(ErrorCategory::kFormat);
+    p.text = v.at("prompt").as_string();
     out.push_back(std::move(p));
     if (limit > 0 && out.size() >= limit) break;
   }

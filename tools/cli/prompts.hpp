@@ -69,22 +69,21 @@ inline Prompts prompts_from_ids(std::vector<int32_t> ids, const PromptTemplates&
   return Prompts{std::move(ids), {}};
 }
 
+// A JSON array of token ids, as in "prompt_ids": [1, 15043].
+inline std::vector<int32_t> token_ids(const io::JsonView& v) {
+  std::vector<int32_t> ids;
+  for (size_t i = 0; i < v.size(); ++i) ids.push_back(static_cast<int32_t>(v.at(i).as_int(0, INT32_MAX)));
+  return ids;
+}
+
 // A JSONL record {"id": ..., "prompt": "..."} or {"id": ..., "prompt_ids": [...]}: its prompts.
 inline Prompts prompts_from_record(const nlohmann::json& record, const std::string& where,
                                    const PromptTemplates& t, const Tokenizer& tok) {
-  const io::JsonView v(record, where);
-  v.expect_object(ErrorCategory::kFormat);
-  if (v.has("prompt_ids")) {
-    const auto ids = v.at("prompt_ids");
-    ids.expect_array(ErrorCategory::kFormat);
-    std::vector<int32_t> out;
-    for (size_t i = 0; i < ids.size(); ++i) {
-      out.push_back(static_cast<int32_t>(ids.at(i).as_int_in(0, INT32_MAX, ErrorCategory::kFormat)));
-    }
-    return prompts_from_ids(std::move(out), t);
-  }
-  if (!v.has("prompt")) fail(ErrorCategory::kFormat, where, ": expected a \"prompt\" or \"prompt_ids\" key");
-  return prompts_from_text(v.at("prompt").as_string(ErrorCategory::kFormat), t, tok);
+  const io::JsonView v(record, where, ErrorCategory::kFormat);
+  v.expect_object();
+  if (v.has("prompt_ids")) return prompts_from_ids(token_ids(v.at("prompt_ids")), t);
+  if (!v.has("prompt")) v.fail("expected a \"prompt\" or \"prompt_ids\" key");
+  return prompts_from_text(v.at("prompt").as_string(), t, tok);
 }
 
 // Splits the tokens of prompt + response at the prompt: the response as it continues the prompt

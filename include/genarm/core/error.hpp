@@ -68,7 +68,7 @@ template <typename... Args>
 }
 
 // Adds context (typically a file path) in front of an Error raised deeper down, keeping its
-// category: "config.json: key 'hidden_size': expected a positive integer".
+// category: "config.json: hidden_size: expected a positive integer".
 template <typename Fn>
 decltype(auto) with_context(std::string_view context, Fn&& fn) {
   try {

@@ -4,6 +4,7 @@
 // Ownership: owns the word list. Thread-safety: immutable after load, thread-safe.
 #pragma once
 
+#include <climits>
 #include <filesystem>
 #include <string>
 #include <string_view>
@@ -19,12 +20,10 @@ class AfinnScorer {
   // Loads a JSON object {"word": valence, ...}.
   static AfinnScorer load(const std::filesystem::path& path) {
     const nlohmann::json j = io::read_json_file(path);
-    const io::JsonView root(j, path.string());
-    root.expect_object(ErrorCategory::kFormat);
     AfinnScorer s;
-    for (const auto& [word, value] : j.items()) {
-      s.valence_[word] = static_cast<int>(io::JsonView(value, path.string(), word).as_int(ErrorCategory::kFormat));
-    }
+    io::JsonView(j, path.string(), ErrorCategory::kFormat).for_each_member([&](const std::string& word, const io::JsonView& value) {
+      s.valence_[word] = static_cast<int>(value.as_int(INT_MIN, INT_MAX));
+    });
     if (s.valence_.empty()) fail(ErrorCategory::kFormat, path.string(), ": empty word list");
     return s;
   }

@@ -87,23 +87,17 @@ class Checkpoint {
 
   void open_sharded(const std::filesystem::path& dir, const std::filesystem::path& index_path) {
     const nlohmann::json index = read_json_file(index_path);
-    const JsonView root(index, index_path.string());
-    const JsonView map = root.at("weight_map", ErrorCategory::kFormat);
-    map.expect_object(ErrorCategory::kFormat);
+    const JsonView root(index, index_path.string(), ErrorCategory::kFormat);
     std::map<std::string, std::vector<std::string>> by_shard;
-    for (const auto& [tensor, shard] : map.json().items()) {
-      if (!shard.is_string()) {
-        JsonView(shard, index_path.string(), "weight_map." + tensor).type_error("a file name",
-                                                                                ErrorCategory::kFormat);
-      }
-      const std::string file = shard.get<std::string>();
+    root.at("weight_map").for_each_member([&](const std::string& tensor, const JsonView& shard) {
+      if (!shard.is_string()) shard.type_error("a file name");
+      const std::string file = shard.as_string();
       if (file.empty() || file.find('/') != std::string::npos || file.find('\\') != std::string::npos ||
           file == "." || file == "..") {
-        fail(ErrorCategory::kFormat, index_path.string(), ": weight_map.", tensor, ": shard '",
-             file, "' must be a file name inside the model folder");
+        shard.fail("shard '", file, "' must be a file name inside the model folder");
       }
       by_shard[file].push_back(tensor);
-    }
+    });
     if (by_shard.empty()) fail(ErrorCategory::kFormat, index_path.string(), ": empty weight_map");
     for (const auto& [file, tensors] : by_shard) {
       add_file(dir / file);

@@ -114,14 +114,13 @@ inline Activation parse_activation(const JsonView& v) {
   if (name == "gelu_new" || name == "gelu_pytorch_tanh" || name == "gelu_fast") return Activation::kGeluTanh;
   if (name == "gelu") return Activation::kGeluErf;
   if (name == "relu") return Activation::kRelu;
-  fail(ErrorCategory::kUnsupported, v.origin(), ": key '", v.path(), "': activation '", name,
-       "' is not supported (silu, gelu, gelu_new, gelu_pytorch_tanh, relu)");
+  v.unsupported("activation '", name, "' is not supported (silu, gelu, gelu_new, gelu_pytorch_tanh, relu)");
 }
 
 // A special-token id; negative ids (the original LLaMA conversion writes "pad_token_id": -1, and
 // transformers loads it) match no token and are treated as absent.
 inline std::optional<int32_t> token_id(const JsonView& v) {
-  const int64_t id = v.as_int_in(INT32_MIN, INT32_MAX);
+  const int64_t id = v.as_int(INT32_MIN, INT32_MAX);
   if (id < 0) return std::nullopt;
   return static_cast<int32_t>(id);
 }
@@ -149,6 +148,12 @@ inline std::optional<int32_t> optional_token_id(const JsonView& root, std::strin
   return token_id(*v);
 }
 
+inline double positive_number(const JsonView& v) {
+  const double x = v.as_number();
+  if (!(x > 0) || !std::isfinite(x)) v.type_error("a positive number");
+  return x;
+}
+
 // RoPE parameters from either layout (5.x rope_parameters; 4.x rope_theta + rope_scaling).
 inline RopeConfig parse_rope(const JsonView& root) {
   RopeConfig rope;
@@ -158,56 +163,44 @@ inline RopeConfig parse_rope(const JsonView& root) {
     if (auto full = params->find("full_attention")) params = full;
   }
   std::optional<JsonView> scaling = root.find("rope_scaling");
-  rope.theta = root.get_number("rope_theta", 10000.0);
+  std::optional<JsonView> theta = root.find("rope_theta");
   if (params) {
     params->expect_object();
-    rope.theta = params->get_number("rope_theta", rope.theta);
+    if (auto t = params->find("rope_theta")) theta = t;
   }
   const std::optional<JsonView>& source = params ? params : scaling;
   if (source) {
     source->expect_object();
-    std::string type = source->has("rope_type") ? source->at("rope_type").as_string()
-                                                : source->get_string("type", "default");
-    const std::string type_key = source->path() + (source->has("rope_type") ? ".rope_type" : ".type");
+    const std::optional<JsonView> type_key = source->has("rope_type") ? source->find("rope_type") : source->find("type");
+    const std::string type = type_key ? type_key->as_string() : "default";
     rope.type = type;
     if (type == "default") {
       // plain RoPE
     } else if (type == "linear" || type == "llama3") {
-      rope.factor = source->at("factor").as_number();
-      if (!(rope.factor > 0) || !std::isfinite(rope.factor)) {
-        fail(ErrorCategory::kConfig, root.origin(), ": key '", source->path(),
-             ".factor': expected a positive number, got ", rope.factor);
-      }
+      rope.factor = positive_number(source->at("factor"));
       if (type == "llama3") {
         rope.low_freq_factor = source->at("low_freq_factor").as_number();
         rope.high_freq_factor = source->at("high_freq_factor").as_number();
         rope.original_max_position_embeddings =
-            source->at("original_max_position_embeddings").as_int_in(1, INT64_C(1) << 40);
+            source->at("original_max_position_embeddings").as_int(1, INT64_C(1) << 40);
         if (!(rope.high_freq_factor > rope.low_freq_factor) || !(rope.low_freq_factor > 0)) {
-          fail(ErrorCategory::kConfig, root.origin(), ": key '", source->path(),
-               "': llama3 rope scaling needs 0 < low_freq_factor < high_freq_factor, got ",
-               rope.low_freq_factor, " and ", rope.high_freq_factor);
+          source->fail("llama3 rope scaling needs 0 < low_freq_factor < high_freq_factor, got ",
+                       rope.low_freq_factor, " and ", rope.high_freq_factor);
         }
       }
     } else {
-      fail(ErrorCategory::kUnsupported, root.origin(), ": key '", type_key, "': rope type '", type,
-           "' is not supported (default, linear, llama3)");
+      type_key->unsupported("rope type '", type, "' is not supported (default, linear, llama3)");
     }
-    if (source->has("partial_rotary_factor") &&
-        source->at("partial_rotary_factor").as_number() != 1.0) {
-      fail(ErrorCategory::kUnsupported, root.origin(), ": key '", source->path(),
-           ".partial_rotary_factor': partial rotary embeddings are not supported");
+    if (const auto partial = source->find("partial_rotary_factor"); partial && partial->as_number() != 1.0) {
+      partial->unsupported("partial rotary embeddings are not supported");
     }
   }
-  if (!(rope.theta > 0) || !std::isfinite(rope.theta)) {
-    fail(ErrorCategory::kConfig, root.origin(), ": key 'rope_theta': expected a positive number, got ",
-         rope.theta);
-  }
+  if (theta) rope.theta = positive_number(*theta);
   return rope;
 }
 
 inline int64_t positive(const JsonView& root, std::string_view key) {
-  return root.at(key).as_int_in(1, INT64_C(1) << 40);
+  return root.at(key).as_int(1, INT64_C(1) << 40);
 }
 
 inline void parse_llama_family(const JsonView& root, ModelConfig& c) {
@@ -223,16 +216,12 @@ inline void parse_llama_family(const JsonView& root, ModelConfig& c) {
   c.head_dim = root.has("head_dim") ? positive(root, "head_dim") : 0;
   if (c.head_dim == 0) {
     if (c.hidden_size % c.num_attention_heads != 0) {
-      fail(ErrorCategory::kConfig, root.origin(), ": hidden_size ", c.hidden_size,
-           " is not divisible by num_attention_heads ", c.num_attention_heads,
-           " and no head_dim is given");
+      root.fail("hidden_size ", c.hidden_size, " is not divisible by num_attention_heads ",
+                c.num_attention_heads, " and no head_dim is given");
     }
     c.head_dim = c.hidden_size / c.num_attention_heads;
   }
-  if (c.head_dim % 2 != 0) {
-    fail(ErrorCategory::kConfig, root.origin(), ": key 'head_dim': rotary embeddings need an even head_dim, got ",
-         c.head_dim);
-  }
+  if (c.head_dim % 2 != 0) root.fail("rotary embeddings need an even head_dim, got ", c.head_dim);
   c.norm_eps = root.get_number("rms_norm_eps", 1e-6);
   c.hidden_act = root.has("hidden_act") ? parse_activation(root.at("hidden_act")) : Activation::kSilu;
   c.rope = parse_rope(root);
@@ -255,27 +244,25 @@ inline void parse_llama_family(const JsonView& root, ModelConfig& c) {
   } else if (c.model_type == "qwen2" && root.get_bool("use_sliding_window", false) &&
              (!has_window_key || root.has("sliding_window"))) {
     int64_t sliding_layers = 0;
-    std::string key = "max_window_layers";
-    if (auto types = root.find("layer_types")) {
-      key = "layer_types";
-      types->expect_array();
-      if (static_cast<int64_t>(types->size()) != c.num_hidden_layers) {
-        fail(ErrorCategory::kConfig, root.origin(), ": key 'layer_types': ", types->size(),
-             " entries for num_hidden_layers ", c.num_hidden_layers);
+    std::optional<JsonView> source = root.find("layer_types");  // or max_window_layers
+    if (source) {
+      if (static_cast<int64_t>(source->size()) != c.num_hidden_layers) {
+        source->fail(source->size(), " entries for num_hidden_layers ", c.num_hidden_layers);
       }
-      for (size_t i = 0; i < types->size(); ++i) {
-        if (types->at(i).as_string() == "sliding_attention") ++sliding_layers;
+      for (size_t i = 0; i < source->size(); ++i) {
+        if (source->at(i).as_string() == "sliding_attention") ++sliding_layers;
       }
     } else {
-      const int64_t full = root.has("max_window_layers") ? root.at("max_window_layers").as_int_in(0, INT64_C(1) << 40) : 28;
+      source = root.find("max_window_layers");
+      const int64_t full = source ? source->as_int(0, INT64_C(1) << 40) : 28;
       sliding_layers = std::max<int64_t>(0, c.num_hidden_layers - full);
     }
     if (sliding_layers == c.num_hidden_layers) {
       c.sliding_window = window();
     } else if (sliding_layers > 0) {
-      fail(ErrorCategory::kUnsupported, root.origin(), ": key '", key, "': ", sliding_layers, " of ",
-           c.num_hidden_layers, " layers use sliding-window attention and the others full attention; "
-           "mixing them is not supported");
+      source.value_or(root).unsupported(sliding_layers, " of ", c.num_hidden_layers,
+                                        " layers use sliding-window attention and the others full attention; "
+                                        "mixing them is not supported");
     }
   }
 }
@@ -287,8 +274,7 @@ inline void parse_gpt2_family(const JsonView& root, ModelConfig& c) {
   c.num_attention_heads = positive(root, "n_head");
   c.num_key_value_heads = c.num_attention_heads;
   if (c.hidden_size % c.num_attention_heads != 0) {
-    fail(ErrorCategory::kConfig, root.origin(), ": n_embd ", c.hidden_size,
-         " is not divisible by n_head ", c.num_attention_heads);
+    root.fail("n_embd ", c.hidden_size, " is not divisible by n_head ", c.num_attention_heads);
   }
   c.head_dim = c.hidden_size / c.num_attention_heads;
   c.intermediate_size = root.has("n_inner") ? positive(root, "n_inner") : 4 * c.hidden_size;
@@ -301,7 +287,7 @@ inline void parse_gpt2_family(const JsonView& root, ModelConfig& c) {
   c.scale_attn_weights = root.get_bool("scale_attn_weights", true);
   c.scale_attn_by_inverse_layer_idx = root.get_bool("scale_attn_by_inverse_layer_idx", false);
   if (root.get_bool("add_cross_attention", false)) {
-    fail(ErrorCategory::kUnsupported, root.origin(), ": key 'add_cross_attention': cross-attention is not supported");
+    root.at("add_cross_attention").unsupported("cross-attention is not supported");
   }
 }
 
@@ -314,11 +300,7 @@ inline ModelConfig parse_model_config(const nlohmann::json& json, const std::str
   ModelConfig c;
   c.model_type = root.get_string("model_type", "");
   if (auto archs = root.find("architectures")) {
-    archs->expect_array();
-    if (archs->size() != 1) {
-      fail(ErrorCategory::kUnsupported, origin, ": key 'architectures': expected exactly one architecture, got ",
-           describe_json(archs->json()));
-    }
+    if (archs->size() != 1) archs->unsupported("expected exactly one architecture, got ", describe_json(archs->json()));
     c.architecture = archs->at(size_t{0}).as_string();
   }
   const detail::ArchitectureName* arch = nullptr;
@@ -329,9 +311,8 @@ inline ModelConfig parse_model_config(const nlohmann::json& json, const std::str
     if (match) arch = &a;
   }
   if (arch == nullptr) {
-    fail(ErrorCategory::kUnsupported, origin, ": architecture '",
-         c.architecture.empty() ? "model_type " + c.model_type : c.architecture,
-         "' is not supported (supported: ", detail::supported_architectures(), ")");
+    root.unsupported("architecture '", c.architecture.empty() ? "model_type " + c.model_type : c.architecture,
+                     "' is not supported (supported: ", detail::supported_architectures(), ")");
   }
   if (c.architecture.empty()) c.architecture = std::string(arch->hf_class);
   if (c.model_type.empty()) c.model_type = std::string(arch->model_type);
@@ -345,24 +326,27 @@ inline ModelConfig parse_model_config(const nlohmann::json& json, const std::str
     detail::parse_gpt2_family(root, c);
   }
   if (c.num_attention_heads % c.num_key_value_heads != 0) {
-    fail(ErrorCategory::kConfig, origin, ": num_attention_heads ", c.num_attention_heads,
-         " is not a multiple of num_key_value_heads ", c.num_key_value_heads);
+    root.fail("num_attention_heads ", c.num_attention_heads, " is not a multiple of num_key_value_heads ",
+              c.num_key_value_heads);
   }
   if (!(c.norm_eps > 0) || !std::isfinite(c.norm_eps)) {
-    fail(ErrorCategory::kConfig, origin, ": the normalisation epsilon must be a positive number, got ",
-         c.norm_eps);
+    root.fail("the normalisation epsilon must be a positive number, got ", c.norm_eps);
   }
   if (auto eos = root.find("eos_token_id")) c.eos_token_ids = detail::parse_token_ids(*eos);
   c.bos_token_id = detail::optional_token_id(root, "bos_token_id");
   c.pad_token_id = detail::optional_token_id(root, "pad_token_id");
   if (c.head == ModelHead::kSequenceClassification) {
     // transformers derives num_labels from id2label (default 2) unless num_labels is given.
-    c.num_labels = root.has("num_labels") ? detail::positive(root, "num_labels")
-                   : root.has("id2label") ? static_cast<int64_t>(root.at("id2label").size())
-                                          : 2;
+    c.num_labels = 2;
+    if (root.has("num_labels")) {
+      c.num_labels = detail::positive(root, "num_labels");
+    } else if (const auto labels = root.find("id2label")) {
+      labels->expect_object();
+      c.num_labels = static_cast<int64_t>(labels->json().size());
+    }
     if (c.num_labels != 1) {
-      fail(ErrorCategory::kUnsupported, origin, ": ", c.architecture, " with num_labels ",
-           c.num_labels, ": only num_labels = 1 (a scalar reward model) is supported");
+      root.unsupported(c.architecture, " with num_labels ", c.num_labels,
+                       ": only num_labels = 1 (a scalar reward model) is supported");
     }
   }
   return c;

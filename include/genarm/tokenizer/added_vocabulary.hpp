@@ -20,8 +20,8 @@
 
 #include "genarm/core/error.hpp"
 #include "genarm/core/utf8.hpp"
+#include "genarm/io/json.hpp"
 #include "genarm/tokenizer/detail/hash.hpp"
-#include "genarm/tokenizer/detail/json_reader.hpp"
 #include "genarm/tokenizer/unicode.hpp"
 
 namespace genarm::tokenizer {
@@ -145,15 +145,15 @@ class AddedVocabulary {
     std::sort(special_contents_.begin(), special_contents_.end());
   }
 
-  static AddedVocabulary from_json(const detail::JsonReader& list, int64_t max_id,
+  static AddedVocabulary from_json(const io::JsonView& list, int64_t max_id,
                                    const std::function<std::string(std::string_view)>& normalize) {
     std::vector<AddedToken> tokens;
     for (size_t i = 0; i < list.size(); ++i) {
-      const detail::JsonReader j = list.at(i);
+      const io::JsonView j = list.at(i);
       j.expect_object();
       AddedToken t;
-      t.id = static_cast<int32_t>(j.at("id").get_int(0, max_id));
-      t.content = j.at("content").get_string();
+      t.id = static_cast<int32_t>(j.at("id").as_int(0, max_id));
+      t.content = j.at("content").as_string();
       t.single_word = j.get_bool("single_word", false);
       t.lstrip = j.get_bool("lstrip", false);
       t.rstrip = j.get_bool("rstrip", false);

@@ -29,8 +29,8 @@
 
 #include "genarm/core/error.hpp"
 #include "genarm/core/utf8.hpp"
+#include "genarm/io/json.hpp"
 #include "genarm/tokenizer/detail/hash.hpp"
-#include "genarm/tokenizer/detail/json_reader.hpp"
 
 namespace genarm::tokenizer {
 
@@ -127,58 +127,56 @@ class BpeModel {
   }
 
   // Reads the "model" object of tokenizer.json (type BPE).
-  static BpeModel from_json(const detail::JsonReader& j) {
+  static BpeModel from_json(const io::JsonView& j) {
     j.expect_object();
     if (const auto d = j.find("dropout")) {
-      if (!d->value().is_number()) d->fail("expected a number or null, got ", d->type_name());
+      if (!d->is_number()) d->type_error("a number or null");
       // HF treats dropout 0 as no dropout; anything else makes encoding random.
-      if (d->value().get<double>() != 0.0) {
-        d->unsupported("BPE dropout ", d->value().dump(),
+      if (d->json().get<double>() != 0.0) {
+        d->unsupported("BPE dropout ", d->json().dump(),
                        " is not supported (encoding must be deterministic); set it to null");
       }
     }
     Options options;
-    if (const auto u = j.find("unk_token")) options.unk_token = u->get_string();
+    if (const auto u = j.find("unk_token")) options.unk_token = u->as_string();
     options.continuing_subword_prefix = j.get_string("continuing_subword_prefix", "");
     options.end_of_word_suffix = j.get_string("end_of_word_suffix", "");
     options.fuse_unk = j.get_bool("fuse_unk", false);
     options.byte_fallback = j.get_bool("byte_fallback", false);
     options.ignore_merges = j.get_bool("ignore_merges", false);
 
-    const detail::JsonReader vocab_json = j.at("vocab");
-    vocab_json.expect_object();
+    const io::JsonView vocab_json = j.at("vocab");
     std::vector<std::pair<std::string, int32_t>> vocab;
-    vocab.reserve(vocab_json.value().size());
-    for (const auto& [token, id] : vocab_json.value().items()) {
+    vocab.reserve(vocab_json.json().size());
+    vocab_json.for_each_member([&](const std::string& token, const io::JsonView& id) {
       if (!utf8::is_valid(token)) vocab_json.fail("a token is not valid UTF-8");
-      const detail::JsonReader entry(id, vocab_json.path() + "[\"" + token + "\"]");
-      vocab.emplace_back(token, static_cast<int32_t>(entry.get_int(0, kMaxTokenId)));
-    }
+      vocab.emplace_back(token, static_cast<int32_t>(id.as_int(0, kMaxTokenId)));
+    });
 
-    const detail::JsonReader merges_json = j.at("merges");
+    const io::JsonView merges_json = j.at("merges");
     std::vector<std::pair<std::string, std::string>> merges;
     {
       const size_t n = merges_json.size();
       merges.reserve(n);
       for (size_t i = 0; i < n; ++i) {
-        const detail::JsonReader m = merges_json.at(i);
+        const io::JsonView m = merges_json.at(i);
         if (m.is_string()) {
           // "a b": the legacy form splits on the single space separating the two tokens.
-          const std::string s = m.get_string();
+          const std::string s = m.as_string();
           const size_t space = s.find(' ');
           if (space == std::string::npos || s.find(' ', space + 1) != std::string::npos) {
             m.fail("expected \"left right\" with exactly one space, got \"", s, "\"");
           }
           merges.emplace_back(s.substr(0, space), s.substr(space + 1));
-        } else if (m.is_array() && m.value().size() == 2 && m.value()[0].is_string() &&
-                   m.value()[1].is_string()) {
-          merges.emplace_back(m.at(size_t{0}).get_string(), m.at(size_t{1}).get_string());
+        } else if (m.is_array() && m.json().size() == 2 && m.json()[0].is_string() &&
+                   m.json()[1].is_string()) {
+          merges.emplace_back(m.at(size_t{0}).as_string(), m.at(size_t{1}).as_string());
         } else {
-          m.fail("expected a string or a pair of strings, got ", m.type_name());
+          m.type_error("a string or a pair of strings");
         }
       }
     }
-    return with_context(j.path(), [&] {
+    return j.with_context([&] {
       return BpeModel(std::move(vocab), std::move(merges), std::move(options));
     });
   }

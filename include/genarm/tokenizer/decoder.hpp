@@ -13,9 +13,9 @@
 
 #include "genarm/core/error.hpp"
 #include "genarm/core/utf8.hpp"
+#include "genarm/io/json.hpp"
 #include "genarm/tokenizer/detail/byte_level.hpp"
 #include "genarm/tokenizer/detail/hash.hpp"
-#include "genarm/tokenizer/detail/json_reader.hpp"
 #include "genarm/tokenizer/detail/pattern.hpp"
 #include "genarm/tokenizer/pre_tokenizer.hpp"
 #include "genarm/tokenizer/regex.hpp"
@@ -398,7 +398,7 @@ class SequenceDecoder final : public Decoder {
   std::vector<std::unique_ptr<Decoder>> children_;
 };
 
-inline std::unique_ptr<Decoder> make_decoder(const detail::JsonReader& j) {
+inline std::unique_ptr<Decoder> make_decoder(const io::JsonView& j) {
   j.expect_object();
   const std::string type = j.type();
   if (type == "ByteLevel") return std::make_unique<ByteLevelDecoder>();
@@ -410,9 +410,9 @@ inline std::unique_ptr<Decoder> make_decoder(const detail::JsonReader& j) {
                                           static_cast<size_t>(j.get_int("stop", 0, 0, 1 << 20)));
   }
   if (type == "Replace") {
-    const detail::JsonReader pattern = j.at("pattern");
+    const io::JsonView pattern = j.at("pattern");
     detail::PatternSpec spec = detail::read_pattern(pattern);
-    std::string content = j.at("content").get_string();
+    std::string content = j.at("content").as_string();
     detail::check_replace_content(spec, content, j);
     Regex regex = detail::compile_pattern(spec, pattern);
     return std::make_unique<ReplaceDecoder>(std::move(spec), std::move(regex), std::move(content));
@@ -426,7 +426,7 @@ inline std::unique_ptr<Decoder> make_decoder(const detail::JsonReader& j) {
   }
   if (type == "BPEDecoder") return std::make_unique<BpeDecoder>(j.get_string("suffix", "</w>"));
   if (type == "Sequence") {
-    const detail::JsonReader list = j.at("decoders");
+    const io::JsonView list = j.at("decoders");
     std::vector<std::unique_ptr<Decoder>> children;
     for (size_t i = 0; i < list.size(); ++i) children.push_back(make_decoder(list.at(i)));
     return std::make_unique<SequenceDecoder>(std::move(children));

@@ -16,9 +16,9 @@
 
 #include "genarm/core/error.hpp"
 #include "genarm/core/utf8.hpp"
+#include "genarm/io/json.hpp"
 #include "genarm/tokenizer/detail/byte_level.hpp"
 #include "genarm/tokenizer/detail/hash.hpp"
-#include "genarm/tokenizer/detail/json_reader.hpp"
 #include "genarm/tokenizer/detail/pattern.hpp"
 #include "genarm/tokenizer/pieces.hpp"
 #include "genarm/tokenizer/regex.hpp"
@@ -272,11 +272,11 @@ class SequenceNormalizer final : public Normalizer {
 };
 
 // Builds the normalizer described by `j` (a non-null JSON object).
-inline std::unique_ptr<Normalizer> make_normalizer(const detail::JsonReader& j) {
+inline std::unique_ptr<Normalizer> make_normalizer(const io::JsonView& j) {
   j.expect_object();
   const std::string type = j.type();
   if (type == "Sequence") {
-    const detail::JsonReader list = j.at("normalizers");
+    const io::JsonView list = j.at("normalizers");
     std::vector<std::unique_ptr<Normalizer>> children;
     for (size_t i = 0; i < list.size(); ++i) children.push_back(make_normalizer(list.at(i)));
     return std::make_unique<SequenceNormalizer>(std::move(children));
@@ -291,12 +291,12 @@ inline std::unique_ptr<Normalizer> make_normalizer(const detail::JsonReader& j) 
                                              j.get_bool("strip_right", true));
   }
   if (type == "StripAccents") return std::make_unique<StripAccentsNormalizer>();
-  if (type == "Prepend") return std::make_unique<PrependNormalizer>(j.at("prepend").get_string());
-  if (type == "Append") return std::make_unique<AppendNormalizer>(j.at("append").get_string());
+  if (type == "Prepend") return std::make_unique<PrependNormalizer>(j.at("prepend").as_string());
+  if (type == "Append") return std::make_unique<AppendNormalizer>(j.at("append").as_string());
   if (type == "Replace") {
-    const detail::JsonReader pattern = j.at("pattern");
+    const io::JsonView pattern = j.at("pattern");
     detail::PatternSpec spec = detail::read_pattern(pattern);
-    std::string content = j.at("content").get_string();
+    std::string content = j.at("content").as_string();
     detail::check_replace_content(spec, content, j);
     Regex regex = detail::compile_pattern(spec, pattern);
     return std::make_unique<ReplaceNormalizer>(std::move(spec), std::move(regex), std::move(content));

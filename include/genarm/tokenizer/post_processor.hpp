@@ -12,8 +12,8 @@
 #include <vector>
 
 #include "genarm/core/error.hpp"
+#include "genarm/io/json.hpp"
 #include "genarm/tokenizer/detail/hash.hpp"
-#include "genarm/tokenizer/detail/json_reader.hpp"
 
 namespace genarm::tokenizer {
 
@@ -88,37 +88,35 @@ class SequencePostProcessor final : public PostProcessor {
 namespace detail {
 
 // ["<s>", 0] as used by Roberta/BertProcessing.
-inline std::pair<std::string, int32_t> read_token_pair(const JsonReader& j, int64_t max_id) {
-  if (!j.is_array() || j.value().size() != 2) j.fail("expected [token, id], got ", j.type_name());
-  return {j.at(size_t{0}).get_string(), static_cast<int32_t>(j.at(size_t{1}).get_int(0, max_id))};
+inline std::pair<std::string, int32_t> read_token_pair(const io::JsonView& j, int64_t max_id) {
+  if (!j.is_array() || j.json().size() != 2) j.type_error("[token, id]");
+  return {j.at(size_t{0}).as_string(), static_cast<int32_t>(j.at(size_t{1}).as_int(0, max_id))};
 }
 
 inline TemplatePostProcessor::Item special_item(const std::string& name,
                                                 const std::map<std::string, TemplatePostProcessor::Item>& specials,
-                                                const JsonReader& where) {
+                                                const io::JsonView& where) {
   const auto it = specials.find(name);
   if (it == specials.end()) where.fail("special token '", name, "' is not in special_tokens");
   return it->second;
 }
 
-inline std::unique_ptr<PostProcessor> make_template(const JsonReader& j, int64_t max_id) {
+inline std::unique_ptr<PostProcessor> make_template(const io::JsonView& j, int64_t max_id) {
   std::map<std::string, TemplatePostProcessor::Item> specials;
   if (const auto st = j.find("special_tokens")) {
-    st->expect_object();
-    for (const auto& [name, value] : st->value().items()) {
-      const JsonReader entry(value, st->path() + "." + name);
-      const JsonReader ids = entry.at("ids");
-      const JsonReader tokens = entry.at("tokens");
+    st->for_each_member([&](const std::string& name, const io::JsonView& entry) {
+      const io::JsonView ids = entry.at("ids");
+      const io::JsonView tokens = entry.at("tokens");
       TemplatePostProcessor::Item item;
-      for (size_t i = 0; i < ids.size(); ++i) item.ids.push_back(static_cast<int32_t>(ids.at(i).get_int(0, max_id)));
-      for (size_t i = 0; i < tokens.size(); ++i) item.tokens.push_back(tokens.at(i).get_string());
+      for (size_t i = 0; i < ids.size(); ++i) item.ids.push_back(static_cast<int32_t>(ids.at(i).as_int(0, max_id)));
+      for (size_t i = 0; i < tokens.size(); ++i) item.tokens.push_back(tokens.at(i).as_string());
       if (item.ids.size() != item.tokens.size()) entry.fail("'ids' and 'tokens' differ in length");
       specials.emplace(name, std::move(item));
-    }
+    });
   }
-  const JsonReader single = j.at("single");
+  const io::JsonView single = j.at("single");
   std::vector<TemplatePostProcessor::Item> items;
-  auto sequence_item = [&](const std::string& seq, const JsonReader& where) {
+  auto sequence_item = [&](const std::string& seq, const io::JsonView& where) {
     if (seq != "A") where.unsupported("template for a single sequence uses sequence '", seq, "'");
     TemplatePostProcessor::Item item;
     item.is_sequence = true;
@@ -126,7 +124,7 @@ inline std::unique_ptr<PostProcessor> make_template(const JsonReader& j, int64_t
   };
   if (single.is_string()) {
     // The string form: "<s> $A", "[CLS]:0 $A:0 [SEP]:0".
-    const std::string text = single.get_string();
+    const std::string text = single.as_string();
     size_t p = 0;
     while (p < text.size()) {
       while (p < text.size() && text[p] == ' ') ++p;
@@ -147,11 +145,11 @@ inline std::unique_ptr<PostProcessor> make_template(const JsonReader& j, int64_t
     }
   } else {
     for (size_t i = 0; i < single.size(); ++i) {
-      const JsonReader piece = single.at(i);
+      const io::JsonView piece = single.at(i);
       if (const auto s = piece.find("SpecialToken")) {
-        items.push_back(special_item(s->at("id").get_string(), specials, *s));
+        items.push_back(special_item(s->at("id").as_string(), specials, *s));
       } else if (const auto q = piece.find("Sequence")) {
-        sequence_item(q->at("id").get_string(), *q);
+        sequence_item(q->at("id").as_string(), *q);
       } else {
         piece.fail("expected {\"SpecialToken\": ...} or {\"Sequence\": ...}");
       }
@@ -162,7 +160,7 @@ inline std::unique_ptr<PostProcessor> make_template(const JsonReader& j, int64_t
 
 }  // namespace detail
 
-inline std::unique_ptr<PostProcessor> make_post_processor(const detail::JsonReader& j, int64_t max_id) {
+inline std::unique_ptr<PostProcessor> make_post_processor(const io::JsonView& j, int64_t max_id) {
   j.expect_object();
   const std::string type = j.type();
   if (type == "TemplateProcessing") return detail::make_template(j, max_id);
@@ -179,7 +177,7 @@ inline std::unique_ptr<PostProcessor> make_post_processor(const detail::JsonRead
     return std::make_unique<TemplatePostProcessor>(std::move(items));
   }
   if (type == "Sequence") {
-    const detail::JsonReader list = j.at("processors");
+    const io::JsonView list = j.at("processors");
     std::vector<std::unique_ptr<PostProcessor>> children;
     for (size_t i = 0; i < list.size(); ++i) children.push_back(make_post_processor(list.at(i), max_id));
     return std::make_unique<SequencePostProcessor>(std::move(children));

@@ -15,9 +15,9 @@
 
 #include "genarm/core/error.hpp"
 #include "genarm/core/utf8.hpp"
+#include "genarm/io/json.hpp"
 #include "genarm/tokenizer/detail/byte_level.hpp"
 #include "genarm/tokenizer/detail/hash.hpp"
-#include "genarm/tokenizer/detail/json_reader.hpp"
 #include "genarm/tokenizer/detail/pattern.hpp"
 #include "genarm/tokenizer/pieces.hpp"
 #include "genarm/tokenizer/regex.hpp"
@@ -106,8 +106,8 @@ void split_pieces(PieceList& pieces, SplitBehavior behavior, PreTokenizerScratch
   std::swap(pieces.spans, scratch.spans);
 }
 
-inline SplitBehavior read_behavior(const JsonReader& j) {
-  const std::string b = j.get_string();
+inline SplitBehavior read_behavior(const io::JsonView& j) {
+  const std::string b = j.as_string();
   if (b == "Removed") return SplitBehavior::kRemoved;
   if (b == "Isolated") return SplitBehavior::kIsolated;
   if (b == "MergedWithPrevious") return SplitBehavior::kMergedWithPrevious;
@@ -335,8 +335,8 @@ class SequencePreTokenizer final : public PreTokenizer {
 
 namespace detail {
 
-inline char32_t read_single_char(const JsonReader& j) {
-  const std::string s = j.get_string();
+inline char32_t read_single_char(const io::JsonView& j) {
+  const std::string s = j.as_string();
   if (s.empty()) j.fail("expected a single character, got an empty string");
   const utf8::Decoded d = utf8::decode(s, 0);
   if (!d.valid || d.length != s.size()) j.fail("expected a single character, got '", s, "'");
@@ -344,17 +344,17 @@ inline char32_t read_single_char(const JsonReader& j) {
 }
 
 // Metaspace's prepend_scheme, with the legacy add_prefix_space spelling.
-inline PrependScheme read_prepend_scheme(const JsonReader& j) {
+inline PrependScheme read_prepend_scheme(const io::JsonView& j) {
   std::optional<PrependScheme> scheme;
   if (const auto s = j.find("prepend_scheme")) {
-    const std::string v = s->get_string();
+    const std::string v = s->as_string();
     if (v == "first") scheme = PrependScheme::kFirst;
     else if (v == "never") scheme = PrependScheme::kNever;
     else if (v == "always") scheme = PrependScheme::kAlways;
     else s->fail("unknown prepend_scheme '", v, "' (expected first, never or always)");
   }
   if (const auto a = j.find("add_prefix_space")) {
-    const bool add = a->get_bool();
+    const bool add = a->as_bool();
     if (!add) {
       if (scheme && *scheme != PrependScheme::kNever) {
         a->fail("add_prefix_space false contradicts prepend_scheme");
@@ -367,12 +367,12 @@ inline PrependScheme read_prepend_scheme(const JsonReader& j) {
 
 }  // namespace detail
 
-inline std::unique_ptr<PreTokenizer> make_pre_tokenizer(const detail::JsonReader& j) {
+inline std::unique_ptr<PreTokenizer> make_pre_tokenizer(const io::JsonView& j) {
   j.expect_object();
   const std::string type = j.type();
   using Kind = CharSplitPreTokenizer::Kind;
   if (type == "Sequence") {
-    const detail::JsonReader list = j.at("pretokenizers");
+    const io::JsonView list = j.at("pretokenizers");
     std::vector<std::unique_ptr<PreTokenizer>> children;
     for (size_t i = 0; i < list.size(); ++i) children.push_back(make_pre_tokenizer(list.at(i)));
     return std::make_unique<SequencePreTokenizer>(std::move(children));
@@ -382,7 +382,7 @@ inline std::unique_ptr<PreTokenizer> make_pre_tokenizer(const detail::JsonReader
                                                    j.get_bool("use_regex", true));
   }
   if (type == "Split") {
-    const detail::JsonReader pattern = j.at("pattern");
+    const io::JsonView pattern = j.at("pattern");
     detail::PatternSpec spec = detail::read_pattern(pattern);
     Regex regex = detail::compile_pattern(spec, pattern);
     const SplitBehavior behavior = detail::read_behavior(j.at("behavior"));

@@ -19,8 +19,8 @@
 //    silently drop it).
 //  - The ids of added tokens are the "id" fields of tokenizer.json (HF re-derives them and only
 //    warns on a difference; files written by HF agree).
-// Loading errors name the file and the JSON key path, e.g.
-// "tokenizer.json: model.merges[12]: expected a string or a pair of strings, got an integer".
+// Loading errors name the file and the JSON key path (io::JsonView), e.g.
+// "tokenizer.json: model.merges[12]: expected a string or a pair of strings, got an integer 12".
 //
 // Ownership: a Tokenizer shares its immutable loaded state; copies are cheap and share it.
 // Thread-safety: thread-safe — every const method may be called concurrently (the BPE word
@@ -42,11 +42,11 @@
 
 #include "genarm/core/error.hpp"
 #include "genarm/core/utf8.hpp"
+#include "genarm/io/json.hpp"
 #include "genarm/tokenizer/added_vocabulary.hpp"
 #include "genarm/tokenizer/bpe.hpp"
 #include "genarm/tokenizer/decoder.hpp"
 #include "genarm/tokenizer/detail/hash.hpp"
-#include "genarm/tokenizer/detail/json_reader.hpp"
 #include "genarm/tokenizer/normalizer.hpp"
 #include "genarm/tokenizer/pieces.hpp"
 #include "genarm/tokenizer/post_processor.hpp"
@@ -129,7 +129,7 @@ class Tokenizer {
   // Builds a tokenizer from parsed tokenizer.json content; `origin` prefixes error messages.
   static Tokenizer from_json(const nlohmann::json& j, std::string_view origin = "tokenizer.json") {
     Tokenizer t;
-    t.state_ = with_context(origin, [&] { return load(j); });
+    t.state_ = load(io::JsonView(j, std::string(origin), ErrorCategory::kTokenizer));
     return t;
   }
 
@@ -226,26 +226,18 @@ class Tokenizer {
     }
   }
 
-  static std::shared_ptr<const State> load(const nlohmann::json& root_json) {
-    using tokenizer::detail::JsonReader;
-    const JsonReader root(root_json, "");
+  static std::shared_ptr<const State> load(const io::JsonView& root) {
     root.expect_object();
     if (const auto v = root.find("version")) {
-      const std::string version = v->get_string();
+      const std::string version = v->as_string();
       if (version != "1.0") v->unsupported("unsupported tokenizer.json version '", version, "'");
     }
     auto state = std::make_shared<State>();
 
-    const JsonReader model = root.at("model");
+    const io::JsonView model = root.at("model");
     model.expect_object();
-    std::string type;
-    if (const auto t = model.find("type")) {
-      type = t->get_string();
-    } else if (model.find("merges")) {
-      type = "BPE";  // very old files have an untagged model
-    } else {
-      model.fail("missing required key 'type'");
-    }
+    // Very old files have an untagged BPE model.
+    const std::string type = !model.has("type") && model.has("merges") ? "BPE" : model.type();
     if (type != "BPE") {
       model.at("type").unsupported("unsupported model type '", type,
                                    "' (genarm implements the BPE model only)");
