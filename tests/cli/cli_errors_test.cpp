@@ -1,14 +1,12 @@
 // The genarm command line on bad input: every mistake a user can make gives one clear line on
 // stderr and a non-zero exit code (1 for errors, 2 for usage), never a signal; batch jobs keep the
 // results written before the bad line.
-#include <sys/wait.h>
-
 #include <array>
 #include <cstdio>
 #include <filesystem>
 #include <string>
 
-#include "test_support.hpp"
+#include "cli_support.hpp"
 
 namespace genarm {
 namespace {
@@ -18,34 +16,8 @@ using testing::read_file;
 using testing::TempDir;
 using testing::write_file;
 
-struct CliRun {
-  int exit_code = -1;  // -1: killed by a signal
-  std::string out, err;
-};
-
-std::string quote(const std::string& s) {
-  std::string q = "'";
-  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return q + "'";
-}
-
-CliRun run_cli(const std::vector<std::string>& args) {
-  static int counter = 0;
-  const auto dir = std::filesystem::temp_directory_path();
-  const auto out = dir / ("genarm_cli_out_" + std::to_string(::getpid()) + "_" + std::to_string(counter));
-  const auto err = dir / ("genarm_cli_err_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-  std::string cmd = quote(GENARM_CLI_PATH);
-  for (const auto& a : args) cmd += " " + quote(a);
-  cmd += " >" + quote(out.string()) + " 2>" + quote(err.string());
-  const int status = std::system(cmd.c_str());
-  CliRun r;
-  if (WIFEXITED(status)) r.exit_code = WEXITSTATUS(status);
-  r.out = read_file(out);
-  r.err = read_file(err);
-  std::filesystem::remove(out);
-  std::filesystem::remove(err);
-  return r;
-}
+using testing::CliRun;
+using testing::run_cli;
 
 // One line on stderr, containing every fragment; the expected exit code.
 ::testing::AssertionResult fails_with(const CliRun& r, int code, const std::vector<std::string>& fragments) {
