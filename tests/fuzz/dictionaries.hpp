@@ -1,5 +1,5 @@
 // Words the fuzzers splice into their inputs: the keys and enumerated values genarm reads from
-// config.json and tokenizer.json, and regex syntax. The JSON mutator (json_mutator.hpp) uses them
+// config.json, tokenizer.json and model.safetensors.index.json, and regex syntax. The JSON mutator (json_mutator.hpp) uses them
 // directly; make_seeds writes them as libFuzzer -dict files for the byte-level mutations.
 #pragma once
 
@@ -48,6 +48,13 @@ inline constexpr std::string_view kTokenizerWords[] = {
     // token-like strings
     "\u2581", "\u0120", "<0x41>", "<0xE2>", "<s>", "</s>", "<unk>", "##", "</w>",
     "\\s+|\\p{L}+|\\p{N}{1,3}"};
+
+// checkpoint_fuzz's folder holds a.safetensors (x, y), b.safetensors (z) and a folder sub.
+inline constexpr std::string_view kCheckpointWords[] = {
+    "weight_map", "metadata", "total_size", "x", "y", "z", "a.safetensors", "b.safetensors",
+    "c.safetensors", "sub", ".", "..", "../a.safetensors", "sub/a.safetensors",
+    std::string_view("a.safetensors\0x", 15), "model.safetensors", "model.safetensors.index.json",
+    "a\\b", ""};
 
 inline constexpr std::string_view kRegexWords[] = {
     "(?i:", "(?-i:", "(?i)", "(?m)", "(?=", "(?!", "(?>", "(?:", "(?<=", "(?#", "(?<n>", ")", "|",

@@ -7,7 +7,8 @@
 // a second: real safetensors headers with every tensor shrunk to one element, the fixture and
 // bundled config.json files plus their transformers-4 and other-architecture variants, the
 // fixture tokenizers cut down to a few hundred tokens plus one tokenizer per component type,
-// the texts of the tokenizer test cases, and the pre-tokenizer regexes over those texts.
+// the texts of the tokenizer test cases, the pre-tokenizer regexes over those texts, and shard
+// indexes for checkpoint_fuzz's folder.
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
@@ -337,6 +338,17 @@ void tokenizer_json_seeds(const fs::path& source, Corpus& corpus) {
     "pre_tokenizer": {"type": "ByteLevel", "add_prefix_space": true, "use_regex": true}, "decoder": {"type": "ByteLevel"}})"));
 }
 
+// ---------------------------------------------------------------- model.safetensors.index.json
+
+// For the folder checkpoint_fuzz writes: a.safetensors (x, y), b.safetensors (z).
+void checkpoint_seeds(Corpus& corpus) {
+  corpus.add_json(json::parse(R"({"metadata": {"total_size": 28},
+    "weight_map": {"x": "a.safetensors", "y": "a.safetensors", "z": "b.safetensors"}})"));
+  corpus.add_json(json::parse(R"({"weight_map": {"z": "b.safetensors"}})"));
+  corpus.add_json(json::parse(R"({"weight_map": {"x": "a.safetensors", "z": "a.safetensors"}})"));
+  corpus.add_json(json::parse(R"({"weight_map": {"x": "sub", "y": "../b.safetensors"}})"));
+}
+
 // ---------------------------------------------------------------- encode / regex
 
 std::vector<std::string> case_texts(const fs::path& source) {
@@ -401,13 +413,16 @@ int main(int argc, char** argv) {
     tokenizer_encode_seeds(texts, tokenizer_encode);
     Corpus regex(out / "regex");
     regex_seeds(texts, regex);
+    Corpus checkpoint(out / "checkpoint");
+    checkpoint_seeds(checkpoint);
 
     write_dictionary(out / "model_config.dict", genarm::fuzz::kModelConfigWords, true);
     write_dictionary(out / "tokenizer_json.dict", genarm::fuzz::kTokenizerWords, true);
     write_dictionary(out / "regex.dict", genarm::fuzz::kRegexWords, false);
+    write_dictionary(out / "checkpoint.dict", genarm::fuzz::kCheckpointWords, true);
     std::cout << "seeds: safetensors " << safetensors.count() << ", model_config " << model_config.count()
               << ", tokenizer_json " << tokenizer_json.count() << ", tokenizer_encode "
-              << tokenizer_encode.count() << ", regex " << regex.count() << " (in " << out.string() << ")\n";
+              << tokenizer_encode.count() << ", regex " << regex.count() << ", checkpoint " << checkpoint.count() << " (in " << out.string() << ")\n";
   } catch (const std::exception& e) {
     std::cerr << "genarm_fuzz_seeds: " << e.what() << "\n";
     return 1;
