@@ -4,6 +4,7 @@
 // Models: the bundled toy base (BF16), a synthetic 91M-parameter F32 Llama (the shape of
 // PERFORMANCE.md's llama2.c comparison) and its BF16 copy, and a synthetic GPT-2-small (124M, F32).
 // Decode is measured as (200 - 20) tokens / (time(200) - time(20)) so that start-up cancels.
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -52,9 +53,15 @@ Row measure(const std::string& label, const Transformer& m, size_t threads, bool
     m.forward(s, prompt);
   });
   const int short_n = 20, long_n = quick ? 80 : 200;
-  const double t_short = best_of(reps, [&] { decode_seconds(m, pool, short_n); });
-  const double t_long = best_of(reps, [&] { decode_seconds(m, pool, long_n); });
-  const double decode_tps = (long_n - short_n) / (t_long - t_short);
+  // Short and long runs interleaved, the median of their differences: a best-of on each side
+  // separately can pair a lucky long run with an unlucky short one.
+  std::vector<double> differences;
+  for (int r = 0; r < 2 * reps + 1; ++r) {
+    const double t_short = decode_seconds(m, pool, short_n);
+    differences.push_back(decode_seconds(m, pool, long_n) - t_short);
+  }
+  std::nth_element(differences.begin(), differences.begin() + reps, differences.end());
+  const double decode_tps = (long_n - short_n) / differences[static_cast<size_t>(reps)];
   const double gbs = decode_tps * static_cast<double>(m.weights().weight_bytes) / 1e9;
   return {label, threads, prompt_len / prefill, decode_tps, gbs};
 }
@@ -91,7 +98,7 @@ int main(int argc, char** argv) {
   ThreadPool one(1), two(2);
   const double bw1 = genarm::bench::read_bandwidth_gbs(size_t{1} << 30, one);
   const double bw2 = genarm::bench::read_bandwidth_gbs(size_t{1} << 30, two);
-  std::printf("read bandwidth (sum over 1 GiB, best of 5): %.1f GB/s with 1 thread, %.1f GB/s with 2\n\n", bw1, bw2);
+  std::printf("read bandwidth (sum over 1 GiB on huge pages, best of 5): %.1f GB/s with 1 thread, %.1f GB/s with 2\n\n", bw1, bw2);
   std::printf("%-24s %7s %12s %12s %14s %10s\n", "model", "threads", "prefill t/s", "decode t/s", "decode GB/s", "% of bw");
   for (const auto& [label, m] : models) {
     for (size_t threads : {size_t{1}, size_t{2}}) {

@@ -28,7 +28,7 @@ float noise(uint64_t& state) {
 TestMatrix make_matrix(DType dtype, int64_t rows, int64_t cols, uint64_t seed) {
   TestMatrix m;
   m.values.resize(static_cast<size_t>(rows * cols));
-  std::vector<std::byte> bytes(m.values.size() * dtype_size(dtype));
+  LargePageBuffer bytes(m.values.size() * dtype_size(dtype));
   for (size_t i = 0; i < m.values.size(); ++i) {
     const float v = noise(seed);
     if (dtype == DType::kF32) {
@@ -180,7 +180,7 @@ TEST(WeightMatrix, DescribesItself) {
 }
 
 TEST(WeightMatrix, OwnedRejectsAWrongByteCount) {
-  GENARM_EXPECT_ERROR(WeightMatrix::owned(DType::kF32, 2, 3, std::vector<std::byte>(20)), ErrorCategory::kInternal,
+  GENARM_EXPECT_ERROR(WeightMatrix::owned(DType::kF32, 2, 3, LargePageBuffer(20)), ErrorCategory::kInternal,
                       "assertion failed");
 }
 

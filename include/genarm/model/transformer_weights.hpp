@@ -110,7 +110,8 @@ class WeightReader {
     const size_t element = dtype_size(t.dtype);
     if (reinterpret_cast<uintptr_t>(t.bytes.data()) % element != 0) {
       // Misaligned inside the file: copy rather than read unaligned floats.
-      std::vector<std::byte> copy(t.bytes.begin(), t.bytes.end());
+      LargePageBuffer copy(t.bytes.size());
+      std::memcpy(copy.data(), t.bytes.data(), t.bytes.size());
       return WeightMatrix::owned(t.dtype, rows, cols, std::move(copy));
     }
     return WeightMatrix::view(t.dtype, rows, cols, t.bytes.data(), keepalive_);
@@ -122,7 +123,7 @@ class WeightReader {
                              int64_t rows, const std::string& why) {
     const io::TensorView& t = tensor(name, {in, out_total}, why);
     const size_t element = dtype_size(t.dtype);
-    std::vector<std::byte> out(static_cast<size_t>(rows * in) * element);
+    LargePageBuffer out(static_cast<size_t>(rows * in) * element);
     for (int64_t r = 0; r < rows; ++r) {
       for (int64_t c = 0; c < in; ++c) {
         std::memcpy(out.data() + static_cast<size_t>(r * in + c) * element,

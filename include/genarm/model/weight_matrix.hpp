@@ -18,6 +18,7 @@
 #include "genarm/core/dtype.hpp"
 #include "genarm/core/error.hpp"
 #include "genarm/core/half.hpp"
+#include "genarm/core/large_page_buffer.hpp"
 #include "genarm/core/thread_pool.hpp"
 #include "genarm/model/detail/kernels.hpp"
 
@@ -45,8 +46,8 @@ class WeightMatrix {
     return m;
   }
   // Takes ownership of a raw row-major buffer.
-  static WeightMatrix owned(DType dtype, int64_t rows, int64_t cols, std::vector<std::byte> bytes) {
-    auto storage = std::make_shared<std::vector<std::byte>>(std::move(bytes));
+  static WeightMatrix owned(DType dtype, int64_t rows, int64_t cols, LargePageBuffer bytes) {
+    auto storage = std::make_shared<const LargePageBuffer>(std::move(bytes));
     GENARM_ASSERT(storage->size() == static_cast<size_t>(rows * cols) * dtype_size(dtype));
     return view(dtype, rows, cols, storage->data(), storage);
   }

@@ -1,7 +1,6 @@
 // Matrix-vector kernels for the decode step: y[r] = sum_c W[r, c] x[c] over rows [begin, end) of a
 // row-major matrix stored as F32, F16 or BF16 (16-bit weights are widened to float32 in registers,
-// so a step reads half the bytes). Four rows are processed together so that each load of x serves
-// four weight streams. AVX-512 and AVX2/FMA/F16C paths when the compiler targets them, a portable
+// so a step reads half the bytes), one row at a time. AVX-512 and AVX2/FMA/F16C paths when the compiler targets them, a portable
 // fallback otherwise; all accumulate in float32.
 // Thread-safety: pure functions.
 #pragma once
@@ -86,53 +85,30 @@ inline const void* row_ptr(const void* w, int64_t r, int64_t cols) {
 
 template <WeightFormat F>
 void matvec_rows(const void* w, int64_t cols, const float* x, float* y, int64_t begin, int64_t end) {
-  int64_t r = begin;
 #if defined(GENARM_HAVE_SIMD_KERNELS)
-  const int64_t body = cols - cols % (2 * kLanes);
-  for (; r + 4 <= end; r += 4) {
+  // One row at a time, four independent accumulators: a single sequential weight stream is what
+  // the hardware prefetcher follows best. Interleaving 2 or 4 rows (to reuse each load of x) was
+  // measured slower on AMD EPYC: 10-13 GB/s against 16.7 GB/s for one stream, the speed of a plain
+  // sum over the same matrices.
+  const int64_t body = cols - cols % (4 * kLanes);
+  const int64_t pairs = cols - cols % kLanes;
+  for (int64_t r = begin; r < end; ++r) {
     const void* w0 = row_ptr<F>(w, r, cols);
-    const void* w1 = row_ptr<F>(w, r + 1, cols);
-    const void* w2 = row_ptr<F>(w, r + 2, cols);
-    const void* w3 = row_ptr<F>(w, r + 3, cols);
-    Vec a0 = vzero(), a1 = vzero(), a2 = vzero(), a3 = vzero();
-    Vec b0 = vzero(), b1 = vzero(), b2 = vzero(), b3 = vzero();
-    for (int64_t i = 0; i < body; i += 2 * kLanes) {
-      const Vec xa = vload(x + i), xb = vload(x + i + kLanes);
-      a0 = vfma(wload<F>(w0, i), xa, a0);
-      a1 = vfma(wload<F>(w1, i), xa, a1);
-      a2 = vfma(wload<F>(w2, i), xa, a2);
-      a3 = vfma(wload<F>(w3, i), xa, a3);
-      b0 = vfma(wload<F>(w0, i + kLanes), xb, b0);
-      b1 = vfma(wload<F>(w1, i + kLanes), xb, b1);
-      b2 = vfma(wload<F>(w2, i + kLanes), xb, b2);
-      b3 = vfma(wload<F>(w3, i + kLanes), xb, b3);
+    Vec a = vzero(), b = vzero(), c = vzero(), d = vzero();
+    int64_t i = 0;
+    for (; i < body; i += 4 * kLanes) {
+      a = vfma(wload<F>(w0, i), vload(x + i), a);
+      b = vfma(wload<F>(w0, i + kLanes), vload(x + i + kLanes), b);
+      c = vfma(wload<F>(w0, i + 2 * kLanes), vload(x + i + 2 * kLanes), c);
+      d = vfma(wload<F>(w0, i + 3 * kLanes), vload(x + i + 3 * kLanes), d);
     }
-    float s0 = vsum(a0) + vsum(b0), s1 = vsum(a1) + vsum(b1);
-    float s2 = vsum(a2) + vsum(b2), s3 = vsum(a3) + vsum(b3);
-    for (int64_t i = body; i < cols; ++i) {
-      s0 += widen<F>(w0, i) * x[i];
-      s1 += widen<F>(w1, i) * x[i];
-      s2 += widen<F>(w2, i) * x[i];
-      s3 += widen<F>(w3, i) * x[i];
-    }
-    y[r] = s0;
-    y[r + 1] = s1;
-    y[r + 2] = s2;
-    y[r + 3] = s3;
-  }
-  for (; r < end; ++r) {
-    const void* w0 = row_ptr<F>(w, r, cols);
-    Vec a0 = vzero(), b0 = vzero();
-    for (int64_t i = 0; i < body; i += 2 * kLanes) {
-      a0 = vfma(wload<F>(w0, i), vload(x + i), a0);
-      b0 = vfma(wload<F>(w0, i + kLanes), vload(x + i + kLanes), b0);
-    }
-    float s = vsum(a0) + vsum(b0);
-    for (int64_t i = body; i < cols; ++i) s += widen<F>(w0, i) * x[i];
+    for (; i < pairs; i += kLanes) a = vfma(wload<F>(w0, i), vload(x + i), a);
+    float s = vsum(a) + vsum(b) + vsum(c) + vsum(d);
+    for (; i < cols; ++i) s += widen<F>(w0, i) * x[i];
     y[r] = s;
   }
 #else
-  for (; r < end; ++r) {
+  for (int64_t r = begin; r < end; ++r) {
     const void* w0 = row_ptr<F>(w, r, cols);
     float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
     int64_t i = 0;
