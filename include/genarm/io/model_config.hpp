@@ -230,9 +230,9 @@ inline void parse_llama_family(const JsonView& root, ModelConfig& c) {
   c.qkv_bias = attention_bias || c.model_type == "qwen2";
   c.o_bias = attention_bias;
   c.mlp_bias = root.get_bool("mlp_bias", false);
-  if (root.has("pretraining_tp") && root.at("pretraining_tp").as_int() != 1) {
-    // Only changes how HF splits matmuls; the mathematics is the same.
-  }
+  // pretraining_tp only changes how transformers splits its matmuls, not the result: its type is
+  // checked and its value ignored.
+  (void)root.get_int("pretraining_tp", 1, 1);
   // Local attention as each config class defines it. Llama has none, whatever the file says.
   // MistralConfig(sliding_window=4096): an absent key means 4096, null disables it.
   // Qwen2: only with use_sliding_window, and only on layers >= max_window_layers (default 28), or
