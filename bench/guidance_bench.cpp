@@ -93,38 +93,28 @@ int main(int argc, char** argv) {
               "a 91M-parameter F32 Llama %.2f ms.\n",
               base_ms, arm_ms, big_ms);
 
-  // GenARM vs the base alone, end to end on the toy family.
-  const auto family = genarm::GuidedModel::load(models / "toy-base", {models / "toy-arm-positive"});
+  // GenARM vs the base alone, end to end on the toy family: the same loop over a base-only model
+  // (no ARM loaded) and over the base with toy-arm-positive at weight 1, beta 1.
   genarm::GenerationConfig config;
   config.max_new_tokens = 64;
   config.ignore_eos = true;
   config.details = false;
-  const auto rate = [&](float weight) {
-    auto policy = family.new_policy(genarm::Guidance{{weight}, 1.0f});
+  const auto tokens_per_second = [&](const genarm::GuidedModel& family, const genarm::Guidance& guidance) {
+    auto policy = family.new_policy(guidance);
     genarm::sampling::Sampler sampler(genarm::sampling::SamplerParams{}, family.vocab_size());
     const genarm::Prompts prompts{family.tokenizer().encode("The weather today"), {}};
     double tokens = 0;
     const double seconds = best_of(3, [&] {
       tokens = 0;
-      for (int r = 0; r < (quick ? 3 : 20); ++r) tokens += static_cast<double>(genarm::generate(policy, sampler, family.tokenizer(), prompts, config).ids.size());
+      for (int r = 0; r < (quick ? 3 : 20); ++r) {
+        tokens += static_cast<double>(genarm::generate(policy, sampler, family.tokenizer(), prompts, config).ids.size());
+      }
     });
     return tokens / seconds;
   };
-  // The base alone: a plain policy over the base (no ARM loaded).
-  const auto base_only = genarm::GuidedModel::load(models / "toy-base");
-  double base_tps = 0;
-  {
-    auto policy = base_only.new_policy();
-    genarm::sampling::Sampler sampler(genarm::sampling::SamplerParams{}, base_only.vocab_size());
-    const genarm::Prompts prompts{base_only.tokenizer().encode("The weather today"), {}};
-    double tokens = 0;
-    const double seconds = best_of(3, [&] {
-      tokens = 0;
-      for (int r = 0; r < (quick ? 3 : 20); ++r) tokens += static_cast<double>(genarm::generate(policy, sampler, base_only.tokenizer(), prompts, config).ids.size());
-    });
-    base_tps = tokens / seconds;
-  }
-  const double genarm_tps = rate(1.0f);
+  const double base_tps = tokens_per_second(genarm::GuidedModel::load(models / "toy-base"), {});
+  const double genarm_tps = tokens_per_second(
+      genarm::GuidedModel::load(models / "toy-base", {models / "toy-arm-positive"}), genarm::Guidance{{1.0f}, 1.0f});
   const double expected_ms = base_ms + arm_ms;
   std::printf("\nDecoding on the toy family (64 tokens, sampling, 1 thread):\n"
               "  base alone          %8.1f tokens/s (%.3f ms/token)\n"

@@ -32,7 +32,7 @@ class ThreadPool {
   explicit ThreadPool(size_t num_threads = 1) {
     if (num_threads == 0) num_threads = std::max(1u, std::thread::hardware_concurrency());
     size_ = std::min<size_t>(num_threads, kMaxThreads);
-    workers_.reserve(num_threads - 1);
+    workers_.reserve(size_ - 1);
     for (size_t i = 1; i < size_; ++i) workers_.emplace_back([this] { worker_loop(); });
   }
   ~ThreadPool() {
