@@ -192,6 +192,9 @@ TEST_F(BrokenIndex, ShardNamesMustStayInsideTheFolder) {
 TEST_F(BrokenIndex, MalformedJsonIsAFormatError) {
   write_file(dir_ / "model.safetensors.index.json", "{\"weight_map\": {\"a\": ");
   GENARM_EXPECT_ERROR(Checkpoint::open(dir_.path()), ErrorCategory::kFormat, index_path(), "not valid JSON");
+  write_file(dir_ / "model.safetensors.index.json", "{\"weight_map\": " + std::string(200000, '{'));
+  GENARM_EXPECT_ERROR(Checkpoint::open(dir_.path()), ErrorCategory::kFormat,
+                      index_path() + ": JSON nested deeper than 128 levels (byte 143)");
 }
 
 TEST_F(BrokenIndex, WeightMapMustBeANonEmptyObjectOfFileNames) {

@@ -225,6 +225,60 @@ TEST(ReadJsonFile, InvalidJsonIsAFormatErrorWithPosition) {
                       "not valid JSON", "number overflow parsing '1e400'");
 }
 
+TEST(ParseJson, BoundsNestingDepthBeforeParsing) {
+  // 128 levels parse; 129 do not (serde_json's limit, which HF's Rust tokenizers also apply).
+  const json ok = parse_json(std::string(128, '[') + std::string(128, ']'), "a.json");
+  EXPECT_TRUE(ok.is_array());
+  GENARM_EXPECT_ERROR(parse_json(std::string(129, '[') + std::string(129, ']'), "a.json"), ErrorCategory::kFormat,
+                      "a.json: JSON nested deeper than 128 levels (byte 129)");
+  // Objects and arrays count alike; the first level too deep is reported, even in unclosed text.
+  std::string mixed;
+  for (int i = 0; i < 100000; ++i) mixed += i % 2 ? "[" : "{\"k\":";
+  GENARM_EXPECT_ERROR(parse_json(mixed, "tokenizer.json"), ErrorCategory::kFormat,
+                      "tokenizer.json: JSON nested deeper than 128 levels (byte 385)");
+  // A custom limit.
+  GENARM_EXPECT_ERROR(parse_json("[[[1]]]", "x", JsonLimits{.max_depth = 2}), ErrorCategory::kFormat,
+                      "x: JSON nested deeper than 2 levels (byte 3)");
+}
+
+TEST(ParseJson, BracketsInsideStringsAreText) {
+  const std::string brackets = std::string(1000, '[') + "{\\\"" + std::string(1000, '{');
+  const json j = parse_json(R"({"chat_template": ")" + brackets + R"(", "b": [1]})", "tokenizer_config.json");
+  EXPECT_EQ(j.at("chat_template").get<std::string>(), std::string(1000, '[') + "{\"" + std::string(1000, '{'));
+  EXPECT_EQ(j.at("b"), json({1}));
+  // An escaped backslash before the closing quote ends the string; the brackets after it count.
+  GENARM_EXPECT_ERROR(parse_json(R"(["a\\", )" + std::string(200, '['), "x", JsonLimits{.max_depth = 100}),
+                      ErrorCategory::kFormat, "x: JSON nested deeper than 100 levels (byte 108)");
+  // An unterminated string is left to the parser.
+  GENARM_EXPECT_ERROR(parse_json(R"(["abc)", "x"), ErrorCategory::kFormat, "x: not valid JSON (byte 6)");
+}
+
+TEST(ParseJson, BoundsTheTextSize) {
+  GENARM_EXPECT_ERROR(parse_json("[1, 2, 3]", "big.json", JsonLimits{.max_bytes = 8}), ErrorCategory::kFormat,
+                      "big.json: JSON text of 9 bytes exceeds the limit of 8 bytes");
+  EXPECT_EQ(parse_json("[1, 2]", "big.json", JsonLimits{.max_bytes = 6}), json({1, 2}));
+  EXPECT_EQ(JsonLimits{}.max_bytes, size_t{128} << 20);
+}
+
+TEST(ReadJsonFile, DeeplyNestedFilesAreFormatErrorsNotCrashes) {
+  // `[` x 200000 used to overflow the stack: nlohmann parses and frees it iteratively, but
+  // describe_json's dump() (for "expected an object, got ...") recursed once per level.
+  TempDir dir("json");
+  write_file(dir / "config.json", std::string(200000, '[') + std::string(200000, ']'));
+  GENARM_EXPECT_ERROR(read_json_file(dir / "config.json"), ErrorCategory::kFormat,
+                      (dir / "config.json").string() + ": JSON nested deeper than 128 levels (byte 129)");
+  write_file(dir / "tokenizer.json", std::string(200000, '['));
+  GENARM_EXPECT_ERROR(read_json_file(dir / "tokenizer.json"), ErrorCategory::kFormat,
+                      (dir / "tokenizer.json").string() + ": JSON nested deeper than 128 levels");
+}
+
+TEST(ReadJsonFile, OversizedFilesAreRefusedBeforeReading) {
+  TempDir dir("json");
+  write_file(dir / "config.json", R"({"hidden_size": 64})");
+  GENARM_EXPECT_ERROR(read_json_file(dir / "config.json", JsonLimits{.max_bytes = 10}), ErrorCategory::kFormat,
+                      (dir / "config.json").string() + ": JSON text of 19 bytes exceeds the limit of 10 bytes");
+}
+
 TEST(ReadJsonFile, MissingFileIsAnIoError) {
   TempDir dir("json");
   GENARM_EXPECT_ERROR(read_json_file(dir / "none.json"), ErrorCategory::kIo, (dir / "none.json").string(), "cannot open",

@@ -531,6 +531,14 @@ TEST(ModelConfig, FileErrors) {
   write_file(dir / "config.json", llama_with({{"hidden_size", "64"}}).dump());
   GENARM_EXPECT_ERROR(read_model_config(dir.path()), ErrorCategory::kConfig,
                       (dir / "config.json").string() + ": hidden_size: expected an integer");
+  // Hostile nesting, in config.json and in generation_config.json: format errors, not a stack overflow.
+  write_file(dir / "config.json", std::string(200000, '[') + std::string(200000, ']'));
+  GENARM_EXPECT_ERROR(read_model_config(dir.path()), ErrorCategory::kFormat,
+                      (dir / "config.json").string() + ": JSON nested deeper than 128 levels");
+  write_file(dir / "config.json", llama_tiny().dump());
+  write_file(dir / "generation_config.json", "{\"eos_token_id\": " + std::string(200000, '[') + "2" + std::string(200000, ']') + "}");
+  GENARM_EXPECT_ERROR(read_model_config(dir.path()), ErrorCategory::kFormat,
+                      (dir / "generation_config.json").string() + ": JSON nested deeper than 128 levels");
 }
 
 }  // namespace

@@ -160,10 +160,17 @@ TEST_F(SafetensorsFileTest, RejectsAbsurdHeaderLengths) {
 }
 
 TEST_F(SafetensorsFileTest, RejectsHeaderThatIsNotJson) {
-  expect_rejected(safetensors_bytes("{\"a\": {\"dtype\": ", 0), {"header is not valid JSON"});
-  expect_rejected(safetensors_bytes("{\"a\": 1} trailing", 0), {"header is not valid JSON"});
+  expect_rejected(safetensors_bytes("{\"a\": {\"dtype\": ", 0), {": header: not valid JSON (byte 17)"});
+  expect_rejected(safetensors_bytes("{\"a\": 1} trailing", 0), {": header: not valid JSON"});
   // nlohmann throws out_of_range, not parse_error, for a number too large for a double.
-  expect_rejected(safetensors_bytes("{\"a\": 1e400}", 0), {"header is not valid JSON", "number overflow parsing '1e400'"});
+  expect_rejected(safetensors_bytes("{\"a\": 1e400}", 0), {": header: not valid JSON", "number overflow parsing '1e400'"});
+}
+
+TEST_F(SafetensorsFileTest, RejectsDeeplyNestedHeaders) {
+  // Valid JSON 200000 levels deep: refused before nlohmann builds it (dump() and copies recurse).
+  const std::string deep = "{\"__metadata__\": " + std::string(200000, '[') + std::string(200000, ']') + "}";
+  expect_rejected(safetensors_bytes(deep, 0), {": header: JSON nested deeper than 128 levels (byte 145)"});
+  expect_rejected(safetensors_bytes("{\"a\":" + std::string(200000, '{'), 0), {": header: JSON nested deeper than 128 levels"});
 }
 
 TEST_F(SafetensorsFileTest, RejectsJsonThatIsNotAnObject) {

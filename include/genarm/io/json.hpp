@@ -1,7 +1,12 @@
-// Reading JSON files, and JsonView: JSON values whose types are checked, not assumed, with errors
-// that name the file and the key path:
+// Parsing JSON from untrusted files, and JsonView: JSON values whose types are checked, not
+// assumed, with errors that name the file and the key path:
 //   config.json: hidden_size: expected an integer, got a string "64"
 //   tokenizer.json: model.merges[12]: expected a string or a pair of strings, got an integer 12
+// Every JSON text genarm reads (config.json, generation_config.json, tokenizer.json, indexes,
+// safetensors headers, JSON Lines) goes through parse_json, which bounds its size and nesting
+// depth first: nlohmann's parser and destructor are iterative, but dump(), copies and
+// comparisons recurse once per level, so `[` x 200000 would overflow the stack later.
+// Thread-safety: free functions are thread-safe; JsonView is immutable, thread-safe.
 #pragma once
 
 #include <algorithm>
@@ -25,27 +30,93 @@
 
 namespace genarm::io {
 
-// Reads and parses a JSON file: Error(kIo) if it cannot be read, Error(kFormat) with the parser's
-// position if it is not JSON.
-inline nlohmann::json read_json_file(const std::filesystem::path& path) {
+// Bounds on a JSON text, far above what real files reach and low enough that everything done
+// with the parsed value afterwards (recursive dump(), copies, comparisons) is safe.
+struct JsonLimits {
+  // The largest real tokenizer.json files are about 35 MB (Gemma 3); a parsed document takes
+  // up to ~15x its text in memory, so this also caps what a hostile file can allocate.
+  size_t max_bytes = size_t{128} << 20;
+  // serde_json's recursion limit, so also the deepest file that Hugging Face's Rust tokenizers
+  // and safetensors can read; real files nest fewer than 10 levels.
+  size_t max_depth = 128;
+};
+
+namespace detail {
+
+// The byte offset of the first '[' or '{' that opens a level deeper than `max_depth`, or npos.
+// Scans like a JSON tokenizer (brackets inside strings do not count). On any prefix that
+// nlohmann accepts, strings are tracked exactly, and nlohmann stops at its first error, so the
+// parser never nests deeper than this scan says.
+inline size_t find_excess_json_depth(std::string_view text, size_t max_depth) {
+  size_t depth = 0;
+  for (size_t i = 0; i < text.size(); ++i) {
+    switch (text[i]) {
+      case '"': {
+        // Skip to the closing quote; a backslash escapes the byte after it.
+        size_t end = i + 1;
+        while ((end = text.find_first_of("\\\"", end)) != std::string_view::npos && text[end] == '\\') end += 2;
+        if (end == std::string_view::npos) return std::string_view::npos;  // unterminated: the parser fails
+        i = end;
+        break;
+      }
+      case '[':
+      case '{':
+        if (++depth > max_depth) return i;
+        break;
+      case ']':
+      case '}':
+        if (depth > 0) --depth;
+        break;
+      default: break;
+    }
+  }
+  return std::string_view::npos;
+}
+
+}  // namespace detail
+
+// Parses untrusted JSON text read from `origin` (a file name, "file:line", "file: header").
+// Error(kFormat) naming the origin for text over the limits or not JSON (with the byte offset).
+inline nlohmann::json parse_json(std::string_view text, std::string_view origin, const JsonLimits& limits = {}) {
+  if (text.size() > limits.max_bytes) {
+    fail(ErrorCategory::kFormat, origin, ": JSON text of ", text.size(), " bytes exceeds the limit of ",
+         limits.max_bytes, " bytes");
+  }
+  const size_t deep = detail::find_excess_json_depth(text, limits.max_depth);
+  if (deep != std::string_view::npos) {
+    fail(ErrorCategory::kFormat, origin, ": JSON nested deeper than ", limits.max_depth,
+         " levels (byte ", deep + 1, ")");
+  }
+  try {
+    return nlohmann::json::parse(text);
+  } catch (const nlohmann::json::parse_error& e) {
+    fail(ErrorCategory::kFormat, origin, ": not valid JSON (byte ", e.byte, "): ", e.what());
+  } catch (const nlohmann::json::exception& e) {  // out_of_range: a number beyond double, 1e400
+    fail(ErrorCategory::kFormat, origin, ": not valid JSON: ", e.what());
+  }
+}
+
+// Reads and parses a JSON file: Error(kIo) if it cannot be read, Error(kFormat) naming the file
+// if it is over the limits or not JSON.
+inline nlohmann::json read_json_file(const std::filesystem::path& path, const JsonLimits& limits = {}) {
   // A directory opens as an empty stream (and a FIFO would block): reject anything not a file.
   std::error_code ec;
   const auto status = std::filesystem::status(path, ec);
   if (!ec && std::filesystem::exists(status) && !std::filesystem::is_regular_file(status)) {
     fail(ErrorCategory::kIo, path.string(), ": not a regular file");
   }
+  // Refuse an oversized file before reading it into memory.
+  const auto size = std::filesystem::file_size(path, ec);
+  if (!ec && size > limits.max_bytes) {
+    fail(ErrorCategory::kFormat, path.string(), ": JSON text of ", size, " bytes exceeds the limit of ",
+         limits.max_bytes, " bytes");
+  }
   std::ifstream in(path, std::ios::binary);
   if (!in) fail(ErrorCategory::kIo, path.string(), ": cannot open: ", std::strerror(errno));
   std::ostringstream text;
   text << in.rdbuf();
-  try {
-    return nlohmann::json::parse(text.str());
-  } catch (const nlohmann::json::parse_error& e) {
-    fail(ErrorCategory::kFormat, path.string(), ": not valid JSON (byte ", e.byte, "): ",
-         e.what());
-  } catch (const nlohmann::json::exception& e) {  // out_of_range: a number beyond double, 1e400
-    fail(ErrorCategory::kFormat, path.string(), ": not valid JSON: ", e.what());
-  }
+  if (in.bad()) fail(ErrorCategory::kIo, path.string(), ": read error");
+  return parse_json(text.view(), path.string(), limits);
 }
 
 namespace detail {

@@ -1,6 +1,7 @@
 // JSON Lines files: one JSON value per line. The reader names the file and line of a broken line
-// (after the good lines before it have been processed); the writer flushes every line so that a
-// batch job's results survive an interruption, and can append to resume.
+// (after the good lines before it have been processed) and bounds each line like any JSON text
+// (io/json.hpp: size, then nesting depth); the writer flushes every line so that a batch job's
+// results survive an interruption, and can append to resume.
 // Thread-safety: not thread-safe (one reader/writer per file).
 #pragma once
 
@@ -14,30 +15,25 @@
 #include <string>
 
 #include "genarm/core/error.hpp"
+#include "genarm/io/json.hpp"
 
 namespace genarm::io {
 
 class JsonlReader {
  public:
-  explicit JsonlReader(const std::filesystem::path& path) : path_(path), in_(path, std::ios::binary) {
+  explicit JsonlReader(const std::filesystem::path& path, const JsonLimits& limits = {})
+      : path_(path), in_(path, std::ios::binary), limits_(limits) {
     if (!in_) fail(ErrorCategory::kIo, path.string(), ": cannot open: ", std::strerror(errno));
   }
 
   // The next non-blank line as JSON, or nullopt at the end. Error(kFormat) naming file:line.
   std::optional<nlohmann::json> next() {
     std::string line;
-    while (std::getline(in_, line)) {
+    while (read_line(line)) {
       ++line_number_;
       if (!line.empty() && line.back() == '\r') line.pop_back();
       if (line.find_first_not_of(" \t") == std::string::npos) continue;
-      try {
-        return nlohmann::json::parse(line);
-      } catch (const nlohmann::json::parse_error& e) {
-        fail(ErrorCategory::kFormat, path_.string(), ":", line_number_, ": not valid JSON (column ",
-             e.byte, ")");
-      } catch (const nlohmann::json::exception& e) {  // out_of_range: a number beyond double, 1e400
-        fail(ErrorCategory::kFormat, path_.string(), ":", line_number_, ": not valid JSON: ", e.what());
-      }
+      return parse_json(line, where(), limits_);
     }
     if (in_.bad()) fail(ErrorCategory::kIo, path_.string(), ": read error after line ", line_number_);
     return std::nullopt;
@@ -49,8 +45,26 @@ class JsonlReader {
   std::string where() const { return path_.string() + ":" + std::to_string(line_number_); }
 
  private:
+  // Reads up to the next '\n' (not kept) into `line`; false at the end of the file. A line is
+  // refused as soon as it outgrows the JSON size limit, before it is held in memory whole.
+  bool read_line(std::string& line) {
+    line.clear();
+    std::streambuf* buf = in_.rdbuf();
+    for (bool any = false;; any = true) {
+      const int c = buf->sbumpc();
+      if (c == std::char_traits<char>::eof()) return any;
+      if (c == '\n') return true;
+      if (line.size() >= limits_.max_bytes) {
+        fail(ErrorCategory::kFormat, path_.string(), ":", line_number_ + 1, ": line longer than the limit of ",
+             limits_.max_bytes, " bytes");
+      }
+      line.push_back(static_cast<char>(c));
+    }
+  }
+
   std::filesystem::path path_;
   std::ifstream in_;
+  JsonLimits limits_;
   size_t line_number_ = 0;
 };
 
