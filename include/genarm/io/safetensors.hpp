@@ -142,8 +142,9 @@ inline SafetensorsHeader parse_safetensors(std::span<const std::byte> file, cons
   }
   const std::string_view text(reinterpret_cast<const char*>(file.data() + 8), header_len);
   // The header is JSON from the internet: parse it with the same depth bound as every other file.
-  const nlohmann::json header =
-      parse_json(text, origin + ": header", JsonLimits{.max_bytes = kMaxSafetensorsHeaderBytes});
+  JsonLimits limits;
+  limits.max_bytes = kMaxSafetensorsHeaderBytes;
+  const nlohmann::json header = parse_json(text, origin + ": header", limits);
   if (!header.is_object()) {
     fail(ErrorCategory::kFormat, origin, ": header must be a JSON object, got ", describe_json(header));
   }
