@@ -19,6 +19,7 @@
 #include <functional>
 #include <random>
 #include <sstream>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 

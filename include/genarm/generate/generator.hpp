@@ -16,6 +16,7 @@
 #include <string_view>
 #include <vector>
 
+#include "genarm/core/compiled.hpp"
 #include "genarm/generate/generation_config.hpp"
 #include "genarm/generate/generation_result.hpp"
 #include "genarm/generate/stop_strings.hpp"
@@ -157,3 +158,22 @@ GenerationResult generate_started(Policy& policy, sampling::Sampler& sampler, co
 }
 
 }  // namespace genarm
+
+#if defined(GENARM_COMPILED_LIB)
+// The decoding loop over the built-in policies is compiled once, in genarm::compiled.
+#include "genarm/guidance/args_policy.hpp"
+#include "genarm/guidance/guided_policy.hpp"
+#include "genarm/guidance/transformer_source.hpp"
+namespace genarm {
+#define GENARM_EXTERN_GENERATE(Policy)                                                                     \
+  extern template GenerationResult generate<Policy>(Policy&, sampling::Sampler&, const Tokenizer&,        \
+                                                    const Prompts&, const GenerationConfig&,             \
+                                                    const StreamCallback&);                              \
+  extern template GenerationResult generate_started<Policy>(Policy&, sampling::Sampler&, const Tokenizer&, \
+                                                            const Prompts&, const GenerationConfig&,     \
+                                                            const StreamCallback&)
+GENARM_EXTERN_GENERATE(GuidedPolicy<TransformerSource>);
+GENARM_EXTERN_GENERATE(ArgsPolicy<TransformerSource>);
+#undef GENARM_EXTERN_GENERATE
+}  // namespace genarm
+#endif

@@ -21,9 +21,11 @@
 #include <span>
 #include <vector>
 
+#include "genarm/core/compiled.hpp"
 #include "genarm/core/error.hpp"
 #include "genarm/core/math.hpp"
 #include "genarm/guidance/logit_source.hpp"
+#include "genarm/guidance/transformer_source.hpp"
 #include "genarm/model/transformer.hpp"
 
 namespace genarm {
@@ -178,3 +180,10 @@ class ArgsPolicy {
 };
 
 }  // namespace genarm
+
+#if defined(GENARM_COMPILED_LIB)
+// ARGS over the built-in transformer is compiled once, in genarm::compiled.
+namespace genarm {
+extern template class ArgsPolicy<TransformerSource>;
+}  // namespace genarm
+#endif

@@ -14,6 +14,7 @@
 #include "genarm/core/error.hpp"
 #include "genarm/core/math.hpp"
 #include "genarm/guidance/logit_source.hpp"
+#include "genarm/guidance/transformer_source.hpp"
 
 namespace genarm {
 

@@ -23,7 +23,9 @@
 #include <string>
 #include <vector>
 
+#include "genarm/core/compiled.hpp"
 #include "genarm/core/error.hpp"
+#include "genarm/core/thread_pool.hpp"
 #include "genarm/guidance/combination.hpp"
 #include "genarm/guidance/component_filter.hpp"
 #include "genarm/guidance/logit_source.hpp"
@@ -273,3 +275,11 @@ class GuidedPolicy {
 };
 
 }  // namespace genarm
+
+#if defined(GENARM_COMPILED_LIB)
+// The policy over the built-in transformer is compiled once, in genarm::compiled.
+#include "genarm/guidance/transformer_source.hpp"
+namespace genarm {
+extern template class GuidedPolicy<TransformerSource>;
+}  // namespace genarm
+#endif

@@ -1,0 +1,103 @@
+// Out-of-line definitions of guided_model.hpp (see core/compiled.hpp).
+#pragma once
+
+#include <algorithm>
+
+#include "genarm/guidance/guided_model.hpp"
+
+namespace genarm {
+
+GENARM_INLINE GuidedModel GuidedModel::load(const std::filesystem::path& base_dir, const std::vector<std::filesystem::path>& arm_dirs) {
+  // Tokenizers are compared before the (larger) weights are loaded.
+  const Tokenizer base_tokenizer = Tokenizer::from_file(base_dir);
+  std::vector<Tokenizer> arm_tokenizers;
+  for (const auto& dir : arm_dirs) {
+    arm_tokenizers.push_back(Tokenizer::from_file(dir));
+    check_tokenizer(base_tokenizer, base_dir.string(), arm_tokenizers.back(), dir.string());
+  }
+  std::vector<Part> arms;
+  for (size_t i = 0; i < arm_dirs.size(); ++i) {
+    arms.push_back(Part{arm_dirs[i].string(), arm_tokenizers[i], model::Transformer::load(arm_dirs[i])});
+  }
+  return assemble(Part{base_dir.string(), base_tokenizer, model::Transformer::load(base_dir)}, std::move(arms));
+}
+
+GENARM_INLINE GuidedModel GuidedModel::assemble(Part base, std::vector<Part> arms) {
+  for (const auto& a : arms) check_tokenizer(base.tokenizer, base.name, a.tokenizer, a.name);
+  GuidedModel m(base.tokenizer, base.model);
+  check_causal(m.base_, base.name);
+  for (auto& a : arms) {
+    check_causal(a.model, a.name);
+    m.arms_.push_back(a.model);
+    m.arm_names_.push_back(a.name);
+  }
+  m.check_vocabulary(base.name);
+  return m;
+}
+
+GENARM_INLINE std::vector<int32_t> GuidedModel::eos_token_ids() const {
+  std::vector<int32_t> ids = base_.config().eos_token_ids;
+  if (ids.empty()) {
+    for (const char* name : {"</s>", "<|endoftext|>", "<|eot_id|>", "<|im_end|>", "<eos>", "<|end|>"}) {
+      if (auto id = tokenizer_.token_to_id(name)) ids.push_back(*id);
+    }
+  }
+  return ids;
+}
+
+GENARM_INLINE GuidedPolicy<TransformerSource> GuidedModel::new_policy(const Guidance& guidance, ThreadPool* pool, Parallelism parallelism) const {
+  const bool across = pool != nullptr && pool->size() > 1 && !arms_.empty() &&
+                      (parallelism == Parallelism::kAcrossModels ||
+                       (parallelism == Parallelism::kAuto && balanced_for_across()));
+  ThreadPool* within = across ? nullptr : pool;
+  TransformerSource base(base_);
+  base.set_thread_pool(within);
+  std::vector<TransformerSource> guides;
+  guides.reserve(arms_.size());
+  for (const auto& arm : arms_) {
+    guides.emplace_back(arm);
+    guides.back().set_thread_pool(within);
+  }
+  GuidedPolicy<TransformerSource> policy(std::move(base), std::move(guides), vocab_size(), guidance);
+  if (across) policy.set_source_parallelism(pool);
+  return policy;
+}
+
+GENARM_INLINE bool GuidedModel::balanced_for_across() const {
+  size_t total = base_.weights().weight_bytes, largest = total;
+  for (const auto& a : arms_) {
+    total += a.weights().weight_bytes;
+    largest = std::max(largest, a.weights().weight_bytes);
+  }
+  return static_cast<double>(largest) <= 0.6 * static_cast<double>(total);
+}
+
+GENARM_INLINE GuidedModel::GuidedModel(Tokenizer tokenizer, model::Transformer base) : tokenizer_(std::move(tokenizer)), base_(std::move(base)) {}
+
+GENARM_INLINE void GuidedModel::check_tokenizer(const Tokenizer& base, const std::string& base_name, const Tokenizer& arm, const std::string& arm_name) {
+  if (arm.fingerprint() != base.fingerprint()) {
+    fail(ErrorCategory::kInvalidArgument, "the tokenizer of ARM ", arm_name,
+         " differs from the base model's (", base_name, "; ", arm.vocab_size(), " vs ",
+         base.vocab_size(), " tokens): GenARM needs base and ARMs to share one tokenizer");
+  }
+}
+
+GENARM_INLINE void GuidedModel::check_causal(const model::Transformer& m, const std::string& name) {
+  if (m.is_reward_model()) {
+    fail(ErrorCategory::kInvalidArgument, name, " is a ", m.config().architecture,
+         " (a trajectory reward model); the base and ARMs must be causal LMs");
+  }
+}
+
+GENARM_INLINE void GuidedModel::check_vocabulary(const std::string& base_name) const {
+  const auto check = [&](const model::Transformer& m, const std::string& name) {
+    if (static_cast<size_t>(m.vocab_size()) < vocab_size()) {
+      fail(ErrorCategory::kInvalidArgument, name, ": vocab_size ", m.vocab_size(),
+           " is smaller than its tokenizer's ", vocab_size(), " tokens");
+    }
+  };
+  check(base_, base_name);
+  for (size_t i = 0; i < arms_.size(); ++i) check(arms_[i], arm_names_[i]);
+}
+
+}  // namespace genarm

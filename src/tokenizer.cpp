@@ -1,0 +1,4 @@
+// genarm::compiled: the tokenizer — tokenizer.json loading, normalizers, pre-tokenizers and their
+// regex engine, BPE, decoders.
+#include "genarm/tokenizer/tokenizer.hpp"
+#include "genarm/tokenizer/tokenizer-inl.hpp"
