@@ -2,6 +2,9 @@ include(CMakePackageConfigHelpers)
 
 install(DIRECTORY include/ DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 install(TARGETS genarm EXPORT genarmTargets)
+if(TARGET genarm_compiled)
+  install(TARGETS genarm_compiled EXPORT genarmTargets ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR})
+endif()
 install(EXPORT genarmTargets NAMESPACE genarm:: DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/genarm)
 
 configure_package_config_file(cmake/genarmConfig.cmake.in

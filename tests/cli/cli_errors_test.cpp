@@ -11,6 +11,7 @@
 namespace genarm {
 namespace {
 
+using testing::fixture_model;
 using testing::hf_dir;
 using testing::read_file;
 using testing::TempDir;
@@ -35,7 +36,6 @@ using testing::run_cli;
   return ::testing::AssertionSuccess();
 }
 
-std::string model(const std::string& name) { return (hf_dir() / "models" / name).string(); }
 
 // A copy of a fixture model whose file `name` is replaced by `content`.
 std::filesystem::path broken_model(const TempDir& dir, const std::string& base, const std::string& name,
@@ -81,22 +81,22 @@ TEST(CliErrors, BadTokenizerJson) {
 }
 
 TEST(CliErrors, TokenIdsOutsideTheVocabularyAndTheContext) {
-  EXPECT_TRUE(fails_with(run_cli({"logits", "--model", model("llama-tiny"), "--ids", "1,99999"}), 1,
+  EXPECT_TRUE(fails_with(run_cli({"logits", "--model", fixture_model("llama-tiny"), "--ids", "1,99999"}), 1,
                          {"token id 99999", "vocabulary of 1024"}));
   std::string ids = "1";
   for (int i = 0; i < 300; ++i) ids += ",5";
-  EXPECT_TRUE(fails_with(run_cli({"generate", "--base", model("llama-tiny"), "--prompt-ids", ids}), 1,
+  EXPECT_TRUE(fails_with(run_cli({"generate", "--base", fixture_model("llama-tiny"), "--prompt-ids", ids}), 1,
                          {"301 tokens", "context of 256"}));
-  EXPECT_TRUE(fails_with(run_cli({"detokenize", "--tokenizer", model("llama-tiny"), "--ids", "5000"}), 1, {"5000"}));
+  EXPECT_TRUE(fails_with(run_cli({"detokenize", "--tokenizer", fixture_model("llama-tiny"), "--ids", "5000"}), 1, {"5000"}));
 }
 
 TEST(CliErrors, BaseAndArmWithDifferentTokenizers) {
-  EXPECT_TRUE(fails_with(run_cli({"generate", "--base", model("llama-tiny"), "--arm", model("gpt2-tiny"), "--prompt", "hi"}),
+  EXPECT_TRUE(fails_with(run_cli({"generate", "--base", fixture_model("llama-tiny"), "--arm", fixture_model("gpt2-tiny"), "--prompt", "hi"}),
                          1, {"tokenizer of ARM", "gpt2-tiny"}));
 }
 
 TEST(CliErrors, InvalidSamplingAndGuidanceParameters) {
-  const std::string base = model("llama-tiny"), arm = model("llama-tiny-arm");
+  const std::string base = fixture_model("llama-tiny"), arm = fixture_model("llama-tiny-arm");
   const auto gen = [&](std::vector<std::string> extra) {
     std::vector<std::string> a{"generate", "--base", base, "--arm", arm, "--prompt", "hi"};
     a.insert(a.end(), extra.begin(), extra.end());
@@ -125,30 +125,30 @@ TEST(CliErrors, UsageMistakesExitWithTwo) {
 }
 
 TEST(CliErrors, InvalidUtf8Prompt) {
-  EXPECT_TRUE(fails_with(run_cli({"tokenize", "--tokenizer", model("llama-tiny"), "--text", "ok \xff\xfe bad"}), 1,
+  EXPECT_TRUE(fails_with(run_cli({"tokenize", "--tokenizer", fixture_model("llama-tiny"), "--text", "ok \xff\xfe bad"}), 1,
                          {"UTF-8", "3"}));
 }
 
 TEST(CliErrors, BrokenLineInAPromptsFileKeepsEarlierResults) {
   TempDir dir("cli");
   write_file(dir / "in.jsonl", "{\"id\": \"a\", \"prompt\": \"one\"}\n{\"id\": \"b\", \"prompt\": \"two\"}\n{\"id\": \"c\", \"prompt\": \n");
-  const CliRun r = run_cli({"generate", "--base", model("llama-tiny"), "--input", (dir / "in.jsonl").string(), "--output",
+  const CliRun r = run_cli({"generate", "--base", fixture_model("llama-tiny"), "--input", (dir / "in.jsonl").string(), "--output",
                          (dir / "out.jsonl").string(), "--max-new-tokens", "3"});
   EXPECT_TRUE(fails_with(r, 1, {"in.jsonl:3", "not valid JSON"}));
   const std::string out = read_file(dir / "out.jsonl");
   EXPECT_NE(out.find("\"id\":\"a\""), std::string::npos) << out;
   EXPECT_NE(out.find("\"id\":\"b\""), std::string::npos) << out;
   write_file(dir / "in2.jsonl", "{\"id\": 1, \"prompt\": \"one\"}\n{\"id\": 2, \"text\": \"no prompt key\"}\n");
-  EXPECT_TRUE(fails_with(run_cli({"generate", "--base", model("llama-tiny"), "--input", (dir / "in2.jsonl").string(),
+  EXPECT_TRUE(fails_with(run_cli({"generate", "--base", fixture_model("llama-tiny"), "--input", (dir / "in2.jsonl").string(),
                                   "--output", (dir / "out2.jsonl").string(), "--max-new-tokens", "2"}),
                          1, {"in2.jsonl:2", "prompt"}));
 }
 
 TEST(CliErrors, ARewardModelWhereACausalLmBelongs) {
-  EXPECT_TRUE(fails_with(run_cli({"generate", "--base", model("llama-tiny"), "--arm", model("llama-rm-tiny"), "--prompt", "hi"}),
+  EXPECT_TRUE(fails_with(run_cli({"generate", "--base", fixture_model("llama-tiny"), "--arm", fixture_model("llama-rm-tiny"), "--prompt", "hi"}),
                          1, {"LlamaForSequenceClassification"}));
-  EXPECT_TRUE(fails_with(run_cli({"generate", "--method", "args", "--base", model("llama-tiny"), "--rm",
-                                  model("llama-tiny-arm"), "--prompt", "hi"}),
+  EXPECT_TRUE(fails_with(run_cli({"generate", "--method", "args", "--base", fixture_model("llama-tiny"), "--rm",
+                                  fixture_model("llama-tiny-arm"), "--prompt", "hi"}),
                          1, {"trajectory reward model"}));
 }
 

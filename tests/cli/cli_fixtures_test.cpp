@@ -8,11 +8,11 @@
 namespace genarm {
 namespace {
 
+using testing::fixture_model;
 using testing::hf_dir;
 using testing::load_json;
 using testing::run_cli;
 
-std::string model(const std::string& name) { return (hf_dir() / "models" / name).string(); }
 
 std::string join(const std::vector<int32_t>& ids) {
   std::string s;
@@ -31,8 +31,8 @@ nlohmann::json run_json(const std::vector<std::string>& args) {
 size_t judged_steps(const std::string& base, const std::vector<std::string>& arms, const Guidance& g,
                     const std::vector<int32_t>& prompt, size_t steps) {
   std::vector<TransformerSource> guides;
-  for (const auto& a : arms) guides.emplace_back(model::Transformer::load(model(a)));
-  GuidedPolicy<TransformerSource> policy(TransformerSource(model::Transformer::load(model(base))), std::move(guides), 1024, g);
+  for (const auto& a : arms) guides.emplace_back(model::Transformer::load(fixture_model(a)));
+  GuidedPolicy<TransformerSource> policy(TransformerSource(model::Transformer::load(fixture_model(base))), std::move(guides), 1024, g);
   policy.start(prompt);
   for (size_t s = 0; s < steps; ++s) {
     const auto z = policy.next_logits();
@@ -52,7 +52,7 @@ void expect_prefix(const std::vector<int32_t>& got, const std::vector<int32_t>& 
 TEST(CliFixtures, LogitsMatchTransformers) {
   const auto expected = load_json(hf_dir() / "models" / "llama-tiny" / "expected.json");
   const auto& seq = expected["sequences"][1];
-  const auto out = run_json({"logits", "--model", model("llama-tiny"), "--ids", join(seq["ids"].get<std::vector<int32_t>>()),
+  const auto out = run_json({"logits", "--model", fixture_model("llama-tiny"), "--ids", join(seq["ids"].get<std::vector<int32_t>>()),
                              "--all-positions", "--json"});
   ASSERT_EQ(out["logits"].size(), seq["logits"].size());
   for (size_t t = 0; t < seq["logits"].size(); ++t) {
@@ -77,7 +77,7 @@ TEST(CliFixtures, GenArmGreedyPathsMatch) {
     const auto prompt = expected["prompt"].get<std::vector<int32_t>>();
     for (const auto& c : expected["guided_greedy"]) {
       const float beta = c["beta"].get<float>();
-      const auto out = run_json({"generate", "--base", model(base), "--arm", model("llama-tiny-arm"), "--beta",
+      const auto out = run_json({"generate", "--base", fixture_model(base), "--arm", fixture_model("llama-tiny-arm"), "--beta",
                                  std::to_string(beta), "--prompt-ids", join(prompt), "--greedy", "--ignore-eos",
                                  "--max-new-tokens", "16", "--json"});
       const auto want = c["new_tokens"].get<std::vector<int32_t>>();
@@ -87,8 +87,8 @@ TEST(CliFixtures, GenArmGreedyPathsMatch) {
     for (const auto& c : expected["multi_objective"]) {
       const auto weights = c["weights"].get<std::vector<float>>();
       const float beta = c["beta"].get<float>();
-      const auto out = run_json({"generate", "--base", model(base), "--arm", model("llama-tiny-arm"), "--arm",
-                                 model("llama-tiny-arm2"), "--weights",
+      const auto out = run_json({"generate", "--base", fixture_model(base), "--arm", fixture_model("llama-tiny-arm"), "--arm",
+                                 fixture_model("llama-tiny-arm2"), "--weights",
                                  std::to_string(weights[0]) + "," + std::to_string(weights[1]), "--beta",
                                  std::to_string(beta), "--prompt-ids", join(prompt), "--greedy", "--ignore-eos",
                                  "--max-new-tokens", "16", "--json"});
@@ -103,7 +103,7 @@ TEST(CliFixtures, ArgsGreedyMatches) {
   const auto expected = load_json(hf_dir() / "genarm" / "expected.json");
   const auto prompt = expected["prompt"].get<std::vector<int32_t>>();
   for (const auto& c : expected["args_greedy"]) {
-    const auto out = run_json({"generate", "--method", "args", "--base", model("llama-tiny"), "--rm", model("llama-rm-tiny"),
+    const auto out = run_json({"generate", "--method", "args", "--base", fixture_model("llama-tiny"), "--rm", fixture_model("llama-rm-tiny"),
                                "--k", std::to_string(c["k"].get<int>()), "--w", std::to_string(c["w"].get<float>()),
                                "--prompt-ids", join(prompt), "--greedy", "--ignore-eos", "--max-new-tokens", "10", "--json"});
     // Both fixture paths have top-2 score margins above 1e-3 (min 0.0049): judged whole.
@@ -120,7 +120,7 @@ TEST(CliFixtures, ArmRewardsMatch) {
       lines += nlohmann::json{{"prompt_ids", expected["prompt"]}, {"response_ids", c["response"]}}.dump() + "\n";
     }
     testing::write_file(dir / "in.jsonl", lines);
-    const auto r = run_cli({"score", "--arm", model("llama-tiny-arm"), "--input", (dir / "in.jsonl").string()});
+    const auto r = run_cli({"score", "--arm", fixture_model("llama-tiny-arm"), "--input", (dir / "in.jsonl").string()});
     ASSERT_EQ(r.exit_code, 0) << r.err;
     std::istringstream out(r.out);
     std::string line;

@@ -43,4 +43,7 @@ inline CliRun run_cli(const std::vector<std::string>& args) {
   return r;
 }
 
+// The path of a Hugging Face fixture model folder, as the command line takes it.
+inline std::string fixture_model(const std::string& name) { return (hf_dir() / "models" / name).string(); }
+
 }  // namespace genarm::testing

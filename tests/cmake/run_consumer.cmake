@@ -1,5 +1,9 @@
 # Configures, builds and runs the consumer project; optionally installs genarm first.
-#   -DMODE=subdirectory|package -DSOURCE=<genarm source> -DWORK=<scratch dir> -DMODEL=<model dir>
+#   -DMODE=subdirectory|package|compiled -DSOURCE=<genarm source> -DWORK=<scratch dir> -DMODEL=<model dir>
+#   package:  a header-only install (GENARM_BUILD_COMPILED=OFF: nothing is compiled) used through
+#             find_package(genarm CONFIG) and genarm::genarm;
+#   compiled: the install of this build tree (its genarm::compiled is already built) used through
+#             find_package(genarm CONFIG) and genarm::compiled (-DBUILD=<this build tree>).
 file(REMOVE_RECURSE ${WORK})
 set(generator_args -G "${GENERATOR}")
 function(step)
@@ -13,8 +17,11 @@ set(consumer_args)
 if(MODE STREQUAL "package")
   step(${CMAKE_COMMAND} ${generator_args} -S ${SOURCE} -B ${WORK}/genarm-build -DCMAKE_BUILD_TYPE=Release
        -DGENARM_BUILD_TESTS=OFF -DGENARM_BUILD_EXAMPLES=OFF -DGENARM_BUILD_CLI=OFF
-       -DGENARM_BUILD_BENCHMARKS=OFF -DGENARM_INSTALL=ON)
+       -DGENARM_BUILD_BENCHMARKS=OFF -DGENARM_BUILD_COMPILED=OFF -DGENARM_INSTALL=ON)
   step(${CMAKE_COMMAND} --install ${WORK}/genarm-build --prefix ${WORK}/prefix)
+  list(APPEND consumer_args -DCMAKE_PREFIX_PATH=${WORK}/prefix)
+elseif(MODE STREQUAL "compiled")
+  step(${CMAKE_COMMAND} --install ${BUILD} --prefix ${WORK}/prefix)
   list(APPEND consumer_args -DCMAKE_PREFIX_PATH=${WORK}/prefix)
 endif()
 step(${CMAKE_COMMAND} ${generator_args} -S ${SOURCE}/tests/cmake/consumer -B ${WORK}/consumer-build

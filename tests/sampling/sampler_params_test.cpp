@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "genarm/sampling/sampler.hpp"
+#include "sampling_helpers.hpp"
 #include "test_support.hpp"
 
 namespace genarm::sampling {
@@ -15,7 +16,7 @@ using genarm::testing::hf_dir;
 using genarm::testing::json_to_vector;
 using genarm::testing::load_json;
 
-constexpr float kInf = std::numeric_limits<float>::infinity();
+using test::kInf;
 
 std::vector<std::string> step_names(const Chain& chain) {
   std::vector<std::string> names;

@@ -15,12 +15,12 @@ using test::kInf;
 using Ids = std::vector<int32_t>;
 
 // Probabilities 0.1 0.2 0.3 0.4 (llama.cpp tests/test-sampling.cpp style).
-std::vector<float> four() {
+std::vector<float> four_logits_k() {
   return {std::log(0.1f), std::log(0.2f), std::log(0.3f), std::log(0.4f)};
 }
 
 TEST(TopK, KeepsTheKBestRenormalised) {
-  Candidates c = candidates_of(four());
+  Candidates c = candidates_of(four_logits_k());
   TopK(3).apply(c);
   EXPECT_EQ(kept_ids(c), (Ids{1, 2, 3}));
   EXPECT_TRUE(c.sorted());
@@ -31,14 +31,14 @@ TEST(TopK, KeepsTheKBestRenormalised) {
   EXPECT_NEAR(p[1], 2.0 / 9, 1e-6);
   EXPECT_EQ(p[0], 0.0);
 
-  Candidates one = candidates_of(four());
+  Candidates one = candidates_of(four_logits_k());
   TopK(1).apply(one);
   EXPECT_EQ(kept_ids(one), (Ids{3}));
   EXPECT_EQ(test::dense(one)[3], 1.0);
 }
 
 TEST(TopK, KLargerThanTheVocabularyKeepsAll) {
-  Candidates c = candidates_of(four());
+  Candidates c = candidates_of(four_logits_k());
   TopK(10).apply(c);
   EXPECT_EQ(c.size(), 4u);
 }
@@ -57,7 +57,7 @@ TEST(TopK, KeepsTiesWithTheKthValue) {
 }
 
 TEST(TopK, MinKeepRaisesK) {
-  Candidates c = candidates_of(four());
+  Candidates c = candidates_of(four_logits_k());
   TopK(1, 3).apply(c);
   EXPECT_EQ(kept_ids(c), (Ids{1, 2, 3}));
 }

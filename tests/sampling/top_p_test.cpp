@@ -14,7 +14,7 @@ using test::kept_ids;
 using test::kInf;
 using Ids = std::vector<int32_t>;
 
-std::vector<float> four() {  // probabilities 0.1 0.2 0.3 0.4
+std::vector<float> four_logits_p() {  // probabilities 0.1 0.2 0.3 0.4
   return {std::log(0.1f), std::log(0.2f), std::log(0.3f), std::log(0.4f)};
 }
 
@@ -27,11 +27,11 @@ TEST(TopP, KeepsTheSmallestSetReachingP) {
   for (const Case& k :
        {Case{0.05f, {3}}, Case{0.35f, {3}}, Case{0.45f, {2, 3}}, Case{0.65f, {2, 3}},
         Case{0.75f, {1, 2, 3}}, Case{0.95f, {0, 1, 2, 3}}, Case{1.0f, {0, 1, 2, 3}}}) {
-    Candidates c = candidates_of(four());
+    Candidates c = candidates_of(four_logits_p());
     TopP(k.p).apply(c);
     EXPECT_EQ(kept_ids(c), k.kept) << "p " << k.p;
   }
-  Candidates c = candidates_of(four());
+  Candidates c = candidates_of(four_logits_p());
   TopP(0.65f).apply(c);
   const auto p = test::dense(c);
   EXPECT_NEAR(p[3], 4.0 / 7, 1e-6);
@@ -40,7 +40,7 @@ TEST(TopP, KeepsTheSmallestSetReachingP) {
 }
 
 TEST(TopP, MinKeepWins) {
-  Candidates c = candidates_of(four());
+  Candidates c = candidates_of(four_logits_p());
   TopP(0.1f, 3).apply(c);
   EXPECT_EQ(kept_ids(c), (Ids{1, 2, 3}));
 }

@@ -11,7 +11,7 @@ namespace {
 
 using Strings = std::vector<std::string>;
 
-std::unique_ptr<Decoder> make(const std::string& json) {
+std::unique_ptr<Decoder> parse_decoder(const std::string& json) {
   const nlohmann::json j = nlohmann::json::parse(json);
   return make_decoder(io::JsonView(j, "tokenizer.json", ErrorCategory::kTokenizer, "decoder"));
 }
@@ -60,7 +60,7 @@ TEST(Decoder, MetaspaceReplaceFuseWordPieceBpe) {
   // HF drops every replacement character of the first token, not only the leading one.
   EXPECT_EQ(chain(MetaspaceDecoder(U'\u2581', PrependScheme::kFirst), {"\u2581a\u2581b", "\u2581c"}),
             (Strings{"ab", " c"}));
-  EXPECT_EQ(chain(*make(R"({"type":"Replace","pattern":{"String":"_"},"content":" "})"), {"hello", "_hello"}),
+  EXPECT_EQ(chain(*parse_decoder(R"({"type":"Replace","pattern":{"String":"_"},"content":" "})"), {"hello", "_hello"}),
             (Strings{"hello", " hello"}));
   EXPECT_EQ(chain(FuseDecoder(), {"a", "b", "c"}), (Strings{"abc"}));
   EXPECT_EQ(chain(FuseDecoder(), {}), (Strings{""}));
@@ -82,7 +82,7 @@ TEST(Decoder, ByteLevelMapsCharactersBackToBytes) {
 }
 
 TEST(Decoder, Llama2ChainFromJson) {
-  const auto d = make(R"({"type":"Sequence","decoders":[
+  const auto d = parse_decoder(R"({"type":"Sequence","decoders":[
       {"type":"Replace","pattern":{"String":"\u2581"},"content":" "},{"type":"ByteFallback"},
       {"type":"Fuse"},{"type":"Strip","content":" ","start":1,"stop":0}]})");
   EXPECT_EQ(d->decode({"\u2581Hello", "\u2581world", "<0x21>"}), "Hello world!");
@@ -93,13 +93,13 @@ TEST(Decoder, Llama2ChainFromJson) {
 }
 
 TEST(Decoder, UnsupportedAndMalformedDecodersAreRefused) {
-  GENARM_EXPECT_ERROR(make(R"({"type":"CTC","pad_token":"<pad>"})"), ErrorCategory::kUnsupported,
+  GENARM_EXPECT_ERROR(parse_decoder(R"({"type":"CTC","pad_token":"<pad>"})"), ErrorCategory::kUnsupported,
                       "decoder: unsupported decoder type 'CTC'");
-  GENARM_EXPECT_ERROR(make(R"({"type":"Sequence","decoders":[{"type":"Fuse"},{"type":"Nope"}]})"),
+  GENARM_EXPECT_ERROR(parse_decoder(R"({"type":"Sequence","decoders":[{"type":"Fuse"},{"type":"Nope"}]})"),
                       ErrorCategory::kUnsupported, "decoder.decoders[1]");
-  GENARM_EXPECT_ERROR(make(R"({"type":"Strip","content":" ","start":-1,"stop":0})"), ErrorCategory::kTokenizer,
+  GENARM_EXPECT_ERROR(parse_decoder(R"({"type":"Strip","content":" ","start":-1,"stop":0})"), ErrorCategory::kTokenizer,
                       "decoder.start: expected an integer in [0, 1048576], got an integer -1");
-  GENARM_EXPECT_ERROR(make(R"({"type":"Sequence","decoders":{}})"), ErrorCategory::kTokenizer,
+  GENARM_EXPECT_ERROR(parse_decoder(R"({"type":"Sequence","decoders":{}})"), ErrorCategory::kTokenizer,
                       "tokenizer.json: decoder.decoders: expected an array, got an object {}");
 }
 

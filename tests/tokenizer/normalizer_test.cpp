@@ -8,13 +8,13 @@
 namespace genarm::tokenizer {
 namespace {
 
-std::unique_ptr<Normalizer> make(const std::string& json) {
+std::unique_ptr<Normalizer> parse_normalizer(const std::string& json) {
   const nlohmann::json j = nlohmann::json::parse(json);
   return make_normalizer(io::JsonView(j, "tokenizer.json", ErrorCategory::kTokenizer, "normalizer"));
 }
 
 std::string run(const std::string& json, const std::string& text) {
-  return make(json)->normalize_string(text);
+  return parse_normalizer(json)->normalize_string(text);
 }
 
 TEST(Normalizer, UnicodeForms) {
@@ -54,7 +54,7 @@ TEST(Normalizer, PrependAppendReplace) {
 }
 
 TEST(Normalizer, OutputKeepsTheOriginalOffsetOfEachCharacter) {
-  const auto llama = make(R"({"type":"Sequence","normalizers":[{"type":"Prepend","prepend":"\u2581"},
+  const auto llama = parse_normalizer(R"({"type":"Sequence","normalizers":[{"type":"Prepend","prepend":"\u2581"},
                             {"type":"Replace","pattern":{"String":" "},"content":"\u2581"}]})");
   NormalizedString s;
   s.assign("a b", 10);
@@ -64,34 +64,34 @@ TEST(Normalizer, OutputKeepsTheOriginalOffsetOfEachCharacter) {
   // The prepended mark belongs to "a" (offset 10), the replaced space keeps offset 11.
   EXPECT_EQ(s.origin, (std::vector<uint32_t>{10, 10, 10, 10, 11, 11, 11, 12}));
 
-  const auto nfc = make(R"({"type":"NFC"})");
+  const auto nfc = parse_normalizer(R"({"type":"NFC"})");
   s.assign("e\u0301x", 0);
   nfc->normalize(s, scratch);
   EXPECT_EQ(s.text, "\u00E9x");
   EXPECT_EQ(s.origin, (std::vector<uint32_t>{0, 0, 3}));
 
-  const auto strip = make(R"({"type":"Strip"})");
+  const auto strip = parse_normalizer(R"({"type":"Strip"})");
   s.assign("  ab ", 0);
   strip->normalize(s, scratch);
   EXPECT_EQ(s.origin, (std::vector<uint32_t>{2, 3}));
 }
 
 TEST(Normalizer, UnsupportedTypesAndBadParametersAreRefused) {
-  GENARM_EXPECT_ERROR(make(R"({"type":"Precompiled","precompiled_charsmap":"AAAA"})"),
+  GENARM_EXPECT_ERROR(parse_normalizer(R"({"type":"Precompiled","precompiled_charsmap":"AAAA"})"),
                       ErrorCategory::kUnsupported, "normalizer: unsupported normalizer type 'Precompiled'");
-  GENARM_EXPECT_ERROR(make(R"({"type":"Sequence","normalizers":[{"type":"NFC"},{"type":"BertNormalizer"}]})"),
+  GENARM_EXPECT_ERROR(parse_normalizer(R"({"type":"Sequence","normalizers":[{"type":"NFC"},{"type":"BertNormalizer"}]})"),
                       ErrorCategory::kUnsupported, "normalizer.normalizers[1]", "'BertNormalizer'");
-  GENARM_EXPECT_ERROR(make(R"({"type":"Prepend"})"), ErrorCategory::kTokenizer,
+  GENARM_EXPECT_ERROR(parse_normalizer(R"({"type":"Prepend"})"), ErrorCategory::kTokenizer,
                       "normalizer.prepend: missing required key");
-  GENARM_EXPECT_ERROR(make(R"({"type":"Replace","pattern":{"Regex":"(a"},"content":"b"})"),
+  GENARM_EXPECT_ERROR(parse_normalizer(R"({"type":"Replace","pattern":{"Regex":"(a"},"content":"b"})"),
                       ErrorCategory::kTokenizer, "normalizer.pattern", "unbalanced parenthesis");
-  GENARM_EXPECT_ERROR(make(R"({"type":"Replace","pattern":{"Glob":"*"},"content":"b"})"),
+  GENARM_EXPECT_ERROR(parse_normalizer(R"({"type":"Replace","pattern":{"Glob":"*"},"content":"b"})"),
                       ErrorCategory::kTokenizer, "normalizer.pattern", "{\"String\": ...}");
-  GENARM_EXPECT_ERROR(make(R"J({"type":"Replace","pattern":{"Regex":"(l)(e)"},"content":"$1 $2"})J"),
+  GENARM_EXPECT_ERROR(parse_normalizer(R"J({"type":"Replace","pattern":{"Regex":"(l)(e)"},"content":"$1 $2"})J"),
                       ErrorCategory::kUnsupported, "'$' group references");
-  GENARM_EXPECT_ERROR(make(R"({"type":"Strip","strip_left":"yes"})"), ErrorCategory::kTokenizer,
+  GENARM_EXPECT_ERROR(parse_normalizer(R"({"type":"Strip","strip_left":"yes"})"), ErrorCategory::kTokenizer,
                       "normalizer.strip_left: expected a boolean, got a string");
-  GENARM_EXPECT_ERROR(make(R"({"kind":"NFC"})"), ErrorCategory::kTokenizer, "normalizer.type: missing");
+  GENARM_EXPECT_ERROR(parse_normalizer(R"({"kind":"NFC"})"), ErrorCategory::kTokenizer, "normalizer.type: missing");
 }
 
 }  // namespace

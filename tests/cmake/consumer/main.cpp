@@ -1,5 +1,6 @@
 // A program that uses genarm the way a downstream project does: through the umbrella header and
-// the genarm::genarm target. Loads a model folder, guides it with itself as an ARM, prints text.
+// the genarm::genarm target (or genarm::compiled). Loads a model folder, guides it with itself as
+// an ARM, prints text.
 #include <genarm/genarm.hpp>
 
 #include <cstdio>
