@@ -41,12 +41,12 @@ report() {
   stage_end
   local total=0
   echo
-  echo "stage                                      seconds"
+  echo "stage                                                  seconds"
   for i in "${!stage_names[@]}"; do
-    printf '%-42s %7s\n' "${stage_names[$i]}" "${stage_seconds[$i]:-?}"
+    printf '%-52s %7s\n' "${stage_names[$i]}" "${stage_seconds[$i]:-?}"
     total=$(( total + ${stage_seconds[$i]:-0} ))
   done
-  printf '%-42s %7s\n' "total" "$total"
+  printf '%-52s %7s\n' "total" "$total"
 }
 
 case "$mode" in

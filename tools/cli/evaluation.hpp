@@ -277,7 +277,8 @@ inline std::vector<std::filesystem::path> write_plots(const std::vector<Summary>
     for (auto& [name, series] : by_arm) {
       std::vector<size_t> order(series.x.size());
       std::iota(order.begin(), order.end(), 0);
-      std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return series.x[a] < series.x[b]; });
+      const std::vector<double>& xs = series.x;  // (clang 14 cannot capture a structured binding)
+      std::sort(order.begin(), order.end(), [&xs](size_t a, size_t b) { return xs[a] < xs[b]; });
       eval::PlotSeries sorted{series.name, {}, {}, {}, true};
       for (size_t i : order) sorted.x.push_back(series.x[i]), sorted.y.push_back(series.y[i]);
       if (sorted.x.size() > 0) plot.add(sorted);
