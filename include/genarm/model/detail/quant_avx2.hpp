@@ -1,9 +1,11 @@
 // AVX2 + FMA + F16C kernels for Q8_0 / Q4_0 weights: the activation quantiser (bit-identical to
 // quant_ref::quantize_row_q8_0) and the row products Q8_0 x Q8_0 and Q4_0 x Q8_0, after ggml's
 // ggml_vec_dot_q8_0_q8_0 / ggml_vec_dot_q4_0_q8_0 (ggml/src/ggml-cpu/arch/x86/quants.c):
-// _mm256_maddubs_epi16 (Q8_0: on |w| and sign(x, w); Q4_0: on the raw nibbles, the -8 offset taken
-// off in int16), pairs summed to int32 with _mm256_madd_epi16, fp16 scales widened with F16C, FMA
-// into float accumulators. Both give exactly the integers of quant.hpp's operation order.
+// unsigned x signed byte dot products into int32 lanes (Q8_0: on |w| and sign(x, w); Q4_0: on the
+// raw nibbles, the -8 offset added from a per-call table), fp16 scales widened with F16C, FMA into
+// float accumulators. The byte products are _mm256_maddubs_epi16 + _mm256_madd_epi16, or one
+// AVX-VNNI _mm256_dpbusd when the compiler targets it (not on Zen 3): the same exact integers,
+// so the same bits (quant.hpp's operation order).
 // Each weight block is prefetched kPrefetchBytes ahead: without it one thread streamed Q8_0 weights
 // at 6-7 GB/s against 12-16 GB/s for the F32 kernel (out-of-order execution alone does not keep
 // enough cache misses in flight at ~17 instructions per 34-byte block); 4-16 KiB measured alike.
@@ -94,20 +96,33 @@ inline float hsum(__m256 v) {
 }
 
 // What the kernels precompute once per call from the activation blocks (reused by every weight
-// row): the scales as float32 and, for Q4_0 weights, 8 * (x[2m] + x[2m+1]) for the 16 pairs of each
-// block. Kept per thread; grows on a thread's first call with a larger n * blocks_per_row and is
-// never shrunk, so steady-state decoding does not allocate.
+// row): the scales as float32 and, for Q4_0 weights, -8 * (x[4k] + ... + x[4k+3]) for the 8 lanes of
+// each block. Kept per thread; grows on a thread's first call with a larger n * blocks_per_row and
+// is never shrunk, so steady-state decoding does not allocate.
 struct ActivationScratch {
-  std::vector<float> scales;   // [t * blocks_per_row + b]
-  std::vector<int16_t> pairs;  // [(t * blocks_per_row + b) * 16 + m]; Q4_0 only
+  std::vector<float> scales;     // [t * blocks_per_row + b]
+  std::vector<int32_t> offsets;  // [(t * blocks_per_row + b) * 8 + k]; Q4_0 only
 };
 inline ActivationScratch& activation_scratch() {
   thread_local ActivationScratch scratch;
   return scratch;
 }
 
-// Q8_0 weights: values as int8 lanes; each pair applies ggml's sign trick, so that maddubs sees
-// |w| (unsigned) and sign(w) * x (values of x in [-127, 127]; pair sums fit int16).
+// acc + sum over i < 4 of a[4k + i] * b[4k + i] per int32 lane k (a unsigned, b signed bytes; no
+// intermediate saturation occurs for the operands used here: |a| <= 128, |b| <= 127).
+inline __m256i dot_u8s8(__m256i acc, __m256i a, __m256i b) {
+#if defined(__AVXVNNI__)
+  return _mm256_dpbusd_avx_epi32(acc, a, b);
+#elif defined(__AVX512VNNI__) && defined(__AVX512VL__)
+  return _mm256_dpbusd_epi32(acc, a, b);
+#else
+  // Pairs to int16 (at most 2 * 128 * 127 = 32512: no saturation), then pairs of pairs to int32.
+  return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(a, b), _mm256_set1_epi16(1)));
+#endif
+}
+
+// Q8_0 weights: ggml's sign trick, so that the unsigned operand is |w| and the signed one
+// sign(w) * x (x in [-127, 127], so the negation cannot overflow).
 struct Q8Weights {
   using Block = BlockQ8_0;
   struct Values {
@@ -117,16 +132,16 @@ struct Q8Weights {
     const __m256i w = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qs));
     return {w, _mm256_sign_epi8(w, w)};
   }
-  // 16 int16 lanes: w[2m] x[2m] + w[2m+1] x[2m+1].
-  static __m256i pair_products(const Values& v, const BlockQ8_0& x, const int16_t*) {
+  // Lane k: sum of w[j] x[j] over j in 4k .. 4k+3.
+  static __m256i lane_sums(const Values& v, const BlockQ8_0& x, const int32_t*) {
     const __m256i xs = _mm256_sign_epi8(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.qs)), v.w);
-    return _mm256_maddubs_epi16(v.wabs, xs);
+    return dot_u8s8(_mm256_setzero_si256(), v.wabs, xs);
   }
-  static constexpr bool kNeedsPairs = false;
+  static constexpr bool kNeedsOffsets = false;
 };
 
-// Q4_0 weights: the nibbles q in [0, 15] go to maddubs unsigned as they are, and (q - 8) x is
-// recovered exactly in int16 by subtracting the precomputed 8 * (x[2m] + x[2m+1]).
+// Q4_0 weights: the nibbles q in [0, 15] are the unsigned operand as they are, and the -8 offset is
+// the precomputed -8 * sum(x) of the lane: sum (q - 8) x exactly, without ggml's per-pair sign ops.
 struct Q4Weights {
   using Block = BlockQ4_0;
   struct Values {
@@ -137,20 +152,19 @@ struct Q4Weights {
     const __m256i nibbles = _mm256_inserti128_si256(_mm256_castsi128_si256(packed), _mm_srli_epi16(packed, 4), 1);
     return {_mm256_and_si256(nibbles, _mm256_set1_epi8(15))};
   }
-  static __m256i pair_products(const Values& v, const BlockQ8_0& x, const int16_t* pairs8) {
-    const __m256i p = _mm256_maddubs_epi16(v.q, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.qs)));
-    return _mm256_sub_epi16(p, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(pairs8)));
+  static __m256i lane_sums(const Values& v, const BlockQ8_0& x, const int32_t* offsets) {
+    return dot_u8s8(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(offsets)), v.q,
+                    _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.qs)));
   }
-  static constexpr bool kNeedsPairs = true;
+  static constexpr bool kNeedsOffsets = true;
 };
 
 // One weight row against T activation rows: each weight block is loaded and unpacked once and
-// used by the T pairs; each pair keeps its own two accumulators. x[p], scales[p], pairs[p]: row p's
-// blocks and precomputed data.
+// used by the T pairs; each pair keeps its own two accumulators. x[p], scales[p], offsets[p]: row
+// p's blocks and precomputed data.
 template <int T, typename W>
 inline void row_tile(const typename W::Block* wr, int64_t blocks, const BlockQ8_0* const* x, const float* const* scales,
-                     const int16_t* const* pairs, float* const* y) {
-  const __m256i ones = _mm256_set1_epi16(1);
+                     const int32_t* const* offsets, float* const* y) {
   __m256 acc[T][2];
 #pragma GCC unroll 4
   for (int p = 0; p < T; ++p) acc[p][0] = acc[p][1] = _mm256_setzero_ps();
@@ -162,8 +176,7 @@ inline void row_tile(const typename W::Block* wr, int64_t blocks, const BlockQ8_
     const __m256 dw = block_scale(wr[b]);
 #pragma GCC unroll 4
     for (int p = 0; p < T; ++p) {
-      const __m256i sum =
-          _mm256_madd_epi16(W::pair_products(wv, x[p][b], W::kNeedsPairs ? pairs[p] + b * 16 : nullptr), ones);
+      const __m256i sum = W::lane_sums(wv, x[p][b], W::kNeedsOffsets ? offsets[p] + b * 8 : nullptr);
       const __m256 scale = _mm256_mul_ps(dw, _mm256_broadcast_ss(scales[p] + b));
       acc[p][parity] = _mm256_fmadd_ps(scale, _mm256_cvtepi32_ps(sum), acc[p][parity]);
     }
@@ -186,12 +199,14 @@ void matmul_rows(const typename W::Block* w, int64_t blocks_per_row, const Block
   const size_t count = static_cast<size_t>(n * blocks_per_row);
   if (scratch.scales.size() < count) scratch.scales.resize(count);
   for (size_t i = 0; i < count; ++i) scratch.scales[i] = _cvtsh_ss(xq[i].d);
-  if constexpr (W::kNeedsPairs) {
-    if (scratch.pairs.size() < 16 * count) scratch.pairs.resize(16 * count);
+  if constexpr (W::kNeedsOffsets) {
+    if (scratch.offsets.size() < 8 * count) scratch.offsets.resize(8 * count);
     const __m256i eight = _mm256_set1_epi8(8);
+    const __m256i minus_one = _mm256_set1_epi8(-1);
     for (size_t i = 0; i < count; ++i) {
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(scratch.pairs.data() + 16 * i),
-                          _mm256_maddubs_epi16(eight, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq[i].qs))));
+      const __m256i x8 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq[i].qs));
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(scratch.offsets.data() + 8 * i),
+                          dot_u8s8(_mm256_setzero_si256(), eight, _mm256_sign_epi8(x8, minus_one)));  // 8 * -x
     }
   }
   for (int64_t r = row_begin; r < row_end; ++r) {
@@ -199,28 +214,28 @@ void matmul_rows(const typename W::Block* w, int64_t blocks_per_row, const Block
     for (int64_t t0 = 0; t0 < n; t0 += kTileRows) {
       const BlockQ8_0* x[kTileRows];
       const float* scales[kTileRows];
-      const int16_t* pairs[kTileRows];
+      const int32_t* offsets[kTileRows];
       float* out[kTileRows];
       const int rows = static_cast<int>(n - t0 < kTileRows ? n - t0 : kTileRows);
       for (int p = 0; p < rows; ++p) {
         const int64_t offset = (t0 + p) * blocks_per_row;
         x[p] = xq + offset;
         scales[p] = scratch.scales.data() + offset;
-        pairs[p] = W::kNeedsPairs ? scratch.pairs.data() + 16 * offset : nullptr;
+        offsets[p] = W::kNeedsOffsets ? scratch.offsets.data() + 8 * offset : nullptr;
         out[p] = y + (t0 + p) * ldy + r;
       }
       switch (rows) {
         case 4:
-          row_tile<4, W>(wr, blocks_per_row, x, scales, pairs, out);
+          row_tile<4, W>(wr, blocks_per_row, x, scales, offsets, out);
           break;
         case 3:
-          row_tile<3, W>(wr, blocks_per_row, x, scales, pairs, out);
+          row_tile<3, W>(wr, blocks_per_row, x, scales, offsets, out);
           break;
         case 2:
-          row_tile<2, W>(wr, blocks_per_row, x, scales, pairs, out);
+          row_tile<2, W>(wr, blocks_per_row, x, scales, offsets, out);
           break;
         default:
-          row_tile<1, W>(wr, blocks_per_row, x, scales, pairs, out);
+          row_tile<1, W>(wr, blocks_per_row, x, scales, offsets, out);
           break;
       }
     }
