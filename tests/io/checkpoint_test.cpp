@@ -129,11 +129,15 @@ TEST(Checkpoint, PrefersTheSingleFileOverAnIndex) {
 
 TEST(Checkpoint, FolderWithoutWeightsIsAnIoError) {
   TempDir dir("noweights");
-  write_file(dir / "pytorch_model.bin", "pickle");
-  GENARM_EXPECT_ERROR(Checkpoint::open(dir.path()), ErrorCategory::kIo, dir.path().string(),
-                      "no model.safetensors or model.safetensors.index.json", "only safetensors");
+  write_file(dir / "pytorch.bin", "pickle");
+  write_file(dir / "model.bin", "not looked for");
+  GENARM_EXPECT_ERROR(Checkpoint::open(dir.path()), ErrorCategory::kIo,
+                      dir.path().string() + ": no model.safetensors, model.safetensors.index.json, pytorch_model.bin or "
+                                            "pytorch_model.bin.index.json");
+  GENARM_EXPECT_ERROR(Checkpoint::open(dir.path(), kAdapterFiles), ErrorCategory::kIo,
+                      dir.path().string() + ": no adapter_model.safetensors or adapter_model.bin");
   GENARM_EXPECT_ERROR(Checkpoint::open(dir / "missing"), ErrorCategory::kIo, (dir / "missing").string(),
-                      "no such model folder or safetensors file");
+                      "no such model folder or checkpoint file");
 }
 
 // --- broken indexes: a sharded folder built from llama-tiny-arm2, then one thing changed ---

@@ -199,9 +199,10 @@ inline SafetensorsHeader parse_safetensors(std::span<const std::byte> file, cons
 // A memory-mapped, validated safetensors file.
 class SafetensorsFile {
  public:
-  static SafetensorsFile open(const std::filesystem::path& path) {
-    auto mapping = MappedFile::open(path);
-    SafetensorsHeader header = parse_safetensors(mapping->bytes(), path.string());
+  static SafetensorsFile open(const std::filesystem::path& path) { return open(MappedFile::open(path)); }
+  // Validates a file already mapped.
+  static SafetensorsFile open(std::shared_ptr<const MappedFile> mapping) {
+    SafetensorsHeader header = parse_safetensors(mapping->bytes(), mapping->path().string());
     return SafetensorsFile(std::move(mapping), std::move(header));
   }
 
