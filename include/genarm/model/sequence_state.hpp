@@ -16,6 +16,7 @@
 #include "genarm/core/error.hpp"
 #include "genarm/core/thread_pool.hpp"
 #include "genarm/io/model_config.hpp"
+#include "genarm/model/forward_workspace.hpp"
 
 namespace genarm::model {
 
@@ -165,9 +166,9 @@ class SequenceState {
   std::vector<int32_t> sibling_tokens_;
   std::vector<float> sibling_scores_;
   std::vector<float> sibling_logits_;  // (siblings, vocab_size)
-  // Scratch of the forward pass, laid out by the Transformer; not part of the sequence's value
-  // (copies start without it and size it at their first forward).
-  std::vector<float> scratch_;
+  // Scratch of this sequence's own forward passes (Transformer::forward); not part of the
+  // sequence's value (copies start without it and size it at their first forward).
+  ForwardWorkspace workspace_;
 };
 
 }  // namespace genarm::model

@@ -6,6 +6,7 @@
 #include <limits>
 
 #include "genarm/io/checkpoint.hpp"
+#include "genarm/model/detail/kernels.hpp"
 #include "genarm/model/transformer.hpp"
 
 namespace genarm::model {
@@ -20,54 +21,266 @@ GENARM_INLINE Transformer Transformer::load(const std::filesystem::path& dir) {
   return t;
 }
 
-GENARM_INLINE Transformer::Transformer(std::shared_ptr<const TransformerWeights> weights) : weights_(std::move(weights)) {}
+GENARM_INLINE Transformer::Transformer(std::shared_ptr<const TransformerWeights> weights)
+    : weights_(std::move(weights)) {}
 
 GENARM_INLINE SequenceState Transformer::new_sequence(int64_t capacity) const {
   return SequenceState(config(), std::max<int64_t>(capacity, 1));
 }
 
-GENARM_INLINE void Transformer::forward_all(SequenceState& s, std::span<const int32_t> tokens, RowMatrix& logits) const {
+GENARM_INLINE std::span<const float> Transformer::forward(SequenceState& s, std::span<const int32_t> tokens) const {
+  check_state(s);
+  s.sibling_base_ = -1;
+  if (tokens.empty()) return s.logits();
+  const BatchItem item{&s, tokens, false, nullptr};
+  forward_batch(std::span<const BatchItem>(&item, 1), s.workspace_, s.pool_);
+  return s.logits();
+}
+
+GENARM_INLINE void Transformer::forward_all(SequenceState& s, std::span<const int32_t> tokens,
+                                            RowMatrix& logits) const {
   if (is_reward_model()) {
     fail(ErrorCategory::kInvalidArgument, name_, ": a reward model has no next-token logits");
   }
+  check_state(s);
   logits.resize(static_cast<Eigen::Index>(tokens.size()), vocab_size());
-  run(s, tokens, logits.data());
+  if (tokens.empty()) return;
+  const BatchItem item{&s, tokens, false, logits.data()};
+  forward_batch(std::span<const BatchItem>(&item, 1), s.workspace_, s.pool_);
 }
 
-GENARM_INLINE void Transformer::forward_siblings(SequenceState& s, std::span<const int32_t> candidates, std::span<float> rewards, RowMatrix* logits) const {
+GENARM_INLINE void Transformer::check_state(const SequenceState& s) const {
+  if (s.layers_ != config().num_hidden_layers || s.head_dim_ != config().head_dim ||
+      s.kv_heads_ != config().num_key_value_heads) {
+    fail(ErrorCategory::kInvalidArgument, name_, ": the sequence state belongs to another model");
+  }
+}
+
+GENARM_INLINE void Transformer::check_item(const BatchItem& item) const {
+  if (item.state == nullptr) fail(ErrorCategory::kInvalidArgument, name_, ": a batch item without a sequence");
+  const SequenceState& s = *item.state;
+  check_state(s);
+  if (item.tokens.empty()) {
+    fail(ErrorCategory::kInvalidArgument, name_, item.siblings ? ": forward_siblings without candidates"
+                                                               : ": a batch item without tokens");
+  }
+  for (size_t i = 0; i < item.tokens.size(); ++i) {
+    const int32_t t = item.tokens[i];
+    if (t < 0 || t >= vocab_size()) {
+      if (item.siblings) {
+        fail(ErrorCategory::kInvalidArgument, name_, ": candidate token id ", t, " is outside the vocabulary of ",
+             vocab_size(), " ids");
+      }
+      fail(ErrorCategory::kInvalidArgument, name_, ": token id ", t, " (position ",
+           s.length() + static_cast<int64_t>(i), ") is outside the vocabulary of ", vocab_size(), " ids");
+    }
+  }
+  const int64_t total = s.length() + (item.siblings ? 1 : static_cast<int64_t>(item.tokens.size()));
+  if (total > s.max_length_) {
+    fail(ErrorCategory::kInvalidArgument, name_, ": a sequence of ", total, " tokens exceeds the model's context of ",
+         s.max_length_, " positions (max_position_embeddings in config.json)");
+  }
+  if (item.all_logits != nullptr && (is_reward_model() || item.siblings)) {
+    fail(ErrorCategory::kInvalidArgument, name_, ": all-position logits are for causal LM sequences");
+  }
+}
+
+GENARM_INLINE void Transformer::forward_batch(std::span<const BatchItem> items, ForwardWorkspace& ws,
+                                              ThreadPool* pool) const {
+  if (items.empty()) return;
+  for (size_t i = 0; i < items.size(); ++i) {
+    check_item(items[i]);
+    for (size_t j = 0; j < i; ++j) {
+      if (items[j].state == items[i].state) {
+        fail(ErrorCategory::kInvalidArgument, name_, ": batch items ", j, " and ", i, " are the same sequence");
+      }
+    }
+  }
+  ws.offsets_.resize(items.size() + 1);
+  ws.lengths_.resize(items.size());
+  ws.offsets_[0] = 0;
+  for (size_t i = 0; i < items.size(); ++i) {
+    SequenceState& s = *items[i].state;
+    const int64_t n = static_cast<int64_t>(items[i].tokens.size());
+    ws.lengths_[i] = s.length();
+    ws.offsets_[i + 1] = ws.offsets_[i] + n;
+    if (items[i].siblings) {
+      // The candidates' keys and values go right after the sequence: room beyond the context limit
+      // of the sequence itself is fine (they are never positions of it).
+      const int64_t need = s.length() + n;
+      if (need > s.capacity_) s.grow(std::max(need, std::min(s.max_length_, 2 * s.capacity_)));
+      s.sibling_tokens_.assign(items[i].tokens.begin(), items[i].tokens.end());
+      s.sibling_scores_.resize(is_reward_model() ? static_cast<size_t>(n) : 0);
+      s.sibling_logits_.resize(is_reward_model() ? 0 : static_cast<size_t>(n * vocab_size()));
+      s.sibling_base_ = s.length();
+    } else {
+      s.reserve(s.length() + n);
+      s.sibling_base_ = -1;
+    }
+  }
+  const int64_t total = ws.offsets_.back();
+  for (int64_t begin = 0; begin < total; begin += kPassRows) {
+    run_pass(items, ws.offsets_, begin, std::min(total, begin + kPassRows), ws, pool);
+  }
+  for (const BatchItem& item : items) {
+    if (!item.siblings) item.state->tokens_.insert(item.state->tokens_.end(), item.tokens.begin(), item.tokens.end());
+  }
+}
+
+GENARM_INLINE Transformer::Buffers Transformer::buffers(ForwardWorkspace& ws, int64_t rows, int64_t max_keys,
+                                                        size_t workers) const {
+  const auto& c = config();
+  const int64_t h = c.hidden_size, qd = c.q_dim(), kv = c.kv_dim(), in = c.intermediate_size;
+  const int64_t head_rows = is_reward_model() ? 0 : std::min(rows, kHeadRows);
+  const int64_t score_stride = max_keys + 8;
+  const size_t need = static_cast<size_t>(rows * (4 * h + 2 * qd + 2 * kv + 2 * in) + head_rows * vocab_size() +
+                                          static_cast<int64_t>(workers) * score_stride + 2 * c.head_dim);
+  if (ws.floats_.size() < need) ws.floats_.resize(need);
+  float* p = ws.floats_.data();
+  auto take = [&](int64_t n) {
+    float* r = p;
+    p += n;
+    return r;
+  };
+  Buffers b{};
+  b.x = take(rows * h);
+  b.xn = take(rows * h);
+  b.tmp = take(rows * h);
+  b.hidden = take(rows * h);
+  b.q = take(rows * qd);
+  b.att = take(rows * qd);
+  b.k = take(rows * kv);
+  b.v = take(rows * kv);
+  b.a = take(rows * in);
+  b.b = take(rows * in);
+  b.logits = take(head_rows * vocab_size());
+  b.scores = take(static_cast<int64_t>(workers) * score_stride);
+  b.score_stride = score_stride;
+  return b;
+}
+
+GENARM_INLINE void Transformer::run_pass(std::span<const BatchItem> items, std::span<const int64_t> offsets,
+                                         int64_t row_begin, int64_t row_end, ForwardWorkspace& ws,
+                                         ThreadPool* pool) const {
+  const auto& c = config();
+  const auto& w = *weights_;
+  const int64_t h = c.hidden_size;
+  const int64_t n = row_end - row_begin;
+
+  // The rows of this pass, in item order.
+  ws.rows_.resize(static_cast<size_t>(n));
+  size_t item = static_cast<size_t>(std::upper_bound(offsets.begin(), offsets.end(), row_begin) - offsets.begin() - 1);
+  int64_t max_keys = 1;
+  for (int64_t r = row_begin; r < row_end; ++r) {
+    while (r >= offsets[item + 1]) ++item;
+    const BatchItem& it = items[item];
+    const int64_t j = r - offsets[item];
+    const int64_t base = ws.lengths_[item];
+    ForwardWorkspace::Row& row = ws.rows_[static_cast<size_t>(r - row_begin)];
+    row.item = static_cast<int32_t>(item);
+    row.token = it.tokens[static_cast<size_t>(j)];
+    row.pos = it.siblings ? base : base + j;
+    row.slot = base + j;
+    row.sibling = it.siblings;
+    max_keys = std::max(max_keys, row.pos + 1);
+  }
+  const size_t workers = pool ? pool->size() : 1;
+  const Buffers buf = buffers(ws, n, max_keys, workers);
+  const ForwardWorkspace::Row* rows = ws.rows_.data();
+
+  // Embeddings (+ learned positions).
+  for (int64_t t = 0; t < n; ++t) {
+    float* x = buf.x + t * h;
+    w.embed.row(rows[t].token, x);
+    if (!w.position_embed.empty()) {
+      float* pos = buf.tmp + t * h;
+      w.position_embed.row(rows[t].pos, pos);
+      for (int64_t i = 0; i < h; ++i) x[i] += pos[i];
+    }
+  }
+
+  for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
+    const LayerWeights& L = w.layers[static_cast<size_t>(l)];
+    normalize(L.attn_norm, buf.x, buf.xn, n);
+    attention(items, rows, n, L, l, buf, pool);
+    for (int64_t i = 0; i < n * h; ++i) buf.x[i] += buf.tmp[i];
+    normalize(L.mlp_norm, buf.x, buf.xn, n);
+    mlp(L, buf, n, pool);
+    for (int64_t i = 0; i < n * h; ++i) buf.x[i] += buf.tmp[i];
+  }
+
+  if (is_reward_model()) {
+    // The score head on every row; reward() pools the last non-pad one.
+    for (int64_t t = 0; t < n; ++t) {
+      SequenceState& s = *items[static_cast<size_t>(rows[t].item)].state;
+      const float score = score_row(buf.x + t * h, buf.xn);
+      if (rows[t].sibling) {
+        s.sibling_scores_[static_cast<size_t>(rows[t].slot - s.sibling_base_)] = score;
+      } else {
+        s.scores_.push_back(score);
+      }
+    }
+    return;
+  }
+
+  // Rows that need logits: each sequence's last row, every row of all-position items and siblings.
+  ws.gathered_.clear();
+  for (int64_t t = 0; t < n; ++t) {
+    const size_t it = static_cast<size_t>(rows[t].item);
+    const bool last = row_begin + t == offsets[it + 1] - 1;
+    if (rows[t].sibling || last || items[it].all_logits != nullptr) ws.gathered_.push_back(static_cast<int32_t>(t));
+  }
+  const int64_t gathered = static_cast<int64_t>(ws.gathered_.size());
+  for (int64_t g = 0; g < gathered; ++g) {
+    normalize(w.final_norm, buf.x + ws.gathered_[static_cast<size_t>(g)] * h, buf.hidden + g * h, 1);
+  }
+  const int64_t V = vocab_size();
+  for (int64_t g0 = 0; g0 < gathered; g0 += kHeadRows) {
+    const int64_t m = std::min(kHeadRows, gathered - g0);
+    w.lm_head.matmul(buf.hidden + g0 * h, m, h, buf.logits, V, pool);
+    for (int64_t g = 0; g < m; ++g) {
+      const int64_t t = ws.gathered_[static_cast<size_t>(g0 + g)];
+      const size_t it = static_cast<size_t>(rows[t].item);
+      const BatchItem& bi = items[it];
+      SequenceState& s = *bi.state;
+      const float* src = buf.logits + g * V;
+      const int64_t j = row_begin + t - offsets[it];
+      if (rows[t].sibling) {
+        std::copy_n(src, V, s.sibling_logits_.data() + j * V);
+        continue;
+      }
+      if (bi.all_logits != nullptr) std::copy_n(src, V, bi.all_logits + j * V);
+      if (row_begin + t == offsets[it + 1] - 1) std::copy_n(src, V, s.logits_.data());
+    }
+  }
+}
+
+GENARM_INLINE void Transformer::forward_siblings(SequenceState& s, std::span<const int32_t> candidates,
+                                                 std::span<float> rewards, RowMatrix* logits) const {
   check_state(s);
   if (candidates.empty()) fail(ErrorCategory::kInvalidArgument, name_, ": forward_siblings without candidates");
   if (is_reward_model() && rewards.size() != candidates.size()) {
     fail(ErrorCategory::kInvalidArgument, name_, ": ", rewards.size(), " reward slots for ", candidates.size(),
          " candidates");
   }
-  for (int32_t c : candidates) {
-    if (c < 0 || c >= vocab_size()) {
-      fail(ErrorCategory::kInvalidArgument, name_, ": candidate token id ", c, " is outside the vocabulary of ",
-           vocab_size(), " ids");
-    }
-  }
-  if (s.length() + 1 > s.max_length_) {
-    fail(ErrorCategory::kInvalidArgument, name_, ": a sequence of ", s.length() + 1,
-         " tokens exceeds the model's context of ", s.max_length_, " positions (max_position_embeddings in config.json)");
-  }
-  // The candidates' keys and values go right after the sequence: make room without exceeding
-  // the context limit for the sequence itself.
-  const int64_t need = s.length() + static_cast<int64_t>(candidates.size());
-  if (need > s.capacity_) s.grow(std::max(need, std::min(s.max_length_, 2 * s.capacity_)));
-  s.sibling_tokens_.assign(candidates.begin(), candidates.end());
-  s.sibling_scores_.resize(is_reward_model() ? candidates.size() : 0);
-  s.sibling_base_ = s.length();
-  forward_chunk(s, candidates, nullptr, true, /*siblings=*/true);
+  const BatchItem item{&s, candidates, true, nullptr};
+  forward_batch(std::span<const BatchItem>(&item, 1), s.workspace_, s.pool_);
   if (is_reward_model()) {
-    for (size_t j = 0; j < candidates.size(); ++j) {
-      const auto& pad = config().pad_token_id;
-      // A pad candidate is pooled away: the reward stays the prefix's (transformers' pooling).
-      rewards[j] = (pad && candidates[j] == *pad && s.length() > 0) ? reward(s) : s.sibling_scores_[j];
-    }
+    sibling_rewards(s, rewards);
   } else if (logits != nullptr) {
     *logits = Eigen::Map<const RowMatrix>(s.sibling_logits_.data(), static_cast<Eigen::Index>(candidates.size()),
                                          vocab_size());
+  }
+}
+
+GENARM_INLINE void Transformer::sibling_rewards(const SequenceState& s, std::span<float> rewards) const {
+  if (!is_reward_model() || s.sibling_base_ != s.length() || rewards.size() != s.sibling_tokens_.size()) {
+    fail(ErrorCategory::kInvalidArgument, name_, ": sibling_rewards without a matching sibling pass of a reward model");
+  }
+  const auto& pad = config().pad_token_id;
+  for (size_t j = 0; j < rewards.size(); ++j) {
+    // A pad candidate is pooled away: the reward stays the prefix's (transformers' pooling).
+    rewards[j] = (pad && s.sibling_tokens_[j] == *pad && s.length() > 0) ? reward(s) : s.sibling_scores_[j];
   }
 }
 
@@ -113,141 +326,11 @@ GENARM_INLINE float Transformer::reward(const SequenceState& s) const {
   return s.scores_[static_cast<size_t>(pooled)];
 }
 
-GENARM_INLINE Transformer::Scratch Transformer::scratch(SequenceState& s, int64_t rows) const {
-  const auto& c = config();
-  const int64_t workers = s.pool_ ? static_cast<int64_t>(s.pool_->size()) : 1;
-  const int64_t h = c.hidden_size, qd = c.q_dim(), kv = c.kv_dim(), in = c.intermediate_size;
-  const int64_t score_stride = rows * s.capacity_;
-  const size_t need = static_cast<size_t>(rows * (3 * h + 2 * qd + 2 * kv + 2 * in) +
-                                          workers * score_stride);
-  if (s.scratch_.size() < need) s.scratch_.resize(need);
-  float* p = s.scratch_.data();
-  auto take = [&](int64_t n) {
-    float* r = p;
-    p += n;
-    return r;
-  };
-  Scratch w{};
-  w.x = take(rows * h);
-  w.xn = take(rows * h);
-  w.tmp = take(rows * h);
-  w.q = take(rows * qd);
-  w.att = take(rows * qd);
-  w.k = take(rows * kv);
-  w.v = take(rows * kv);
-  w.a = take(rows * in);
-  w.b = take(rows * in);
-  w.scores = take(workers * score_stride);
-  w.score_stride = score_stride;
-  return w;
-}
-
-GENARM_INLINE void Transformer::check_tokens(const SequenceState& s, std::span<const int32_t> tokens) const {
-  for (size_t i = 0; i < tokens.size(); ++i) {
-    if (tokens[i] < 0 || tokens[i] >= vocab_size()) {
-      fail(ErrorCategory::kInvalidArgument, name_, ": token id ", tokens[i], " (position ",
-           s.length() + static_cast<int64_t>(i), ") is outside the vocabulary of ", vocab_size(),
-           " ids");
-    }
-  }
-  const int64_t total = s.length() + static_cast<int64_t>(tokens.size());
-  if (total > s.max_length_) {
-    fail(ErrorCategory::kInvalidArgument, name_, ": a sequence of ", total,
-         " tokens exceeds the model's context of ", s.max_length_,
-         " positions (max_position_embeddings in config.json)");
-  }
-}
-
-GENARM_INLINE void Transformer::check_state(const SequenceState& s) const {
-  if (s.layers_ != config().num_hidden_layers || s.head_dim_ != config().head_dim ||
-      s.kv_heads_ != config().num_key_value_heads) {
-    fail(ErrorCategory::kInvalidArgument, name_, ": the sequence state belongs to another model");
-  }
-}
-
-GENARM_INLINE void Transformer::run(SequenceState& s, std::span<const int32_t> tokens, float* all_logits) const {
-  check_state(s);
-  s.sibling_base_ = -1;
-  if (tokens.empty()) return;
-  check_tokens(s, tokens);
-  s.reserve(s.length() + static_cast<int64_t>(tokens.size()));
-  for (size_t begin = 0; begin < tokens.size(); begin += kChunk) {
-    const size_t n = std::min<size_t>(kChunk, tokens.size() - begin);
-    const bool last_chunk = begin + n == tokens.size();
-    float* rows_out = all_logits ? all_logits + begin * static_cast<size_t>(vocab_size()) : nullptr;
-    forward_chunk(s, tokens.subspan(begin, n), rows_out, last_chunk);
-  }
-}
-
-GENARM_INLINE void Transformer::forward_chunk(SequenceState& s, std::span<const int32_t> tokens, float* all_logits, bool last_chunk, bool siblings) const {
-  const auto& c = config();
-  const auto& w = *weights_;
-  const int64_t n = static_cast<int64_t>(tokens.size());
-  const int64_t p0 = s.length();
-  const int64_t h = c.hidden_size;
-  ThreadPool* pool = s.pool_;
-  Scratch sc = scratch(s, n);
-
-  // Embeddings (+ learned positions).
-  for (int64_t t = 0; t < n; ++t) {
-    float* row = sc.x + t * h;
-    w.embed.row(tokens[static_cast<size_t>(t)], row);
-    if (!w.position_embed.empty()) {
-      thread_local std::vector<float> pos;
-      pos.resize(static_cast<size_t>(h));
-      w.position_embed.row(siblings ? p0 : p0 + t, pos.data());
-      for (int64_t i = 0; i < h; ++i) row[i] += pos[static_cast<size_t>(i)];
-    }
-  }
-  if (!siblings) {
-    for (size_t i = 0; i < tokens.size(); ++i) s.tokens_.push_back(tokens[i]);
-  }
-
-  for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
-    const LayerWeights& L = w.layers[static_cast<size_t>(l)];
-    normalize(L.attn_norm, sc.x, sc.xn, n);
-    attention(s, L, l, sc, n, p0, siblings);
-    add_rows(sc.x, sc.tmp, n, h);
-    normalize(L.mlp_norm, sc.x, sc.xn, n);
-    mlp(L, sc, n, pool);
-    add_rows(sc.x, sc.tmp, n, h);
-  }
-
-  if (is_reward_model()) {
-    if (siblings) {
-      for (int64_t t = 0; t < n; ++t) s.sibling_scores_[static_cast<size_t>(t)] = score_row(sc, t);
-    } else {
-      update_score(s, tokens, sc);
-    }
-    return;
-  }
-  if (siblings) {
-    s.sibling_logits_.resize(static_cast<size_t>(n * vocab_size()));
-    normalize(w.final_norm, sc.x, sc.xn, n);
-    w.lm_head.matmul(sc.xn, n, h, s.sibling_logits_.data(), vocab_size(), pool);
-    return;
-  }
-  if (all_logits != nullptr) {
-    normalize(w.final_norm, sc.x, sc.xn, n);
-    w.lm_head.matmul(sc.xn, n, h, all_logits, vocab_size(), pool);
-    if (last_chunk) {
-      std::copy_n(all_logits + (n - 1) * vocab_size(), vocab_size(), s.logits_.data());
-    }
-  } else if (last_chunk) {
-    normalize(w.final_norm, sc.x + (n - 1) * h, sc.xn, 1);
-    w.lm_head.matvec(sc.xn, s.logits_.data(), pool);
-  }
-}
-
-GENARM_INLINE void Transformer::update_score(SequenceState& s, std::span<const int32_t> tokens, const Scratch& sc) const {
-  for (int64_t t = 0; t < static_cast<int64_t>(tokens.size()); ++t) s.scores_.push_back(score_row(sc, t));
-}
-
-GENARM_INLINE float Transformer::score_row(const Scratch& sc, int64_t t) const {
+GENARM_INLINE float Transformer::score_row(const float* hidden_row, float* scratch) const {
   const int64_t h = config().hidden_size;
-  normalize(weights_->final_norm, sc.x + t * h, sc.xn, 1);
+  normalize(weights_->final_norm, hidden_row, scratch, 1);
   double sum = 0.0;
-  for (int64_t i = 0; i < h; ++i) sum += static_cast<double>(weights_->score[static_cast<size_t>(i)]) * sc.xn[i];
+  for (int64_t i = 0; i < h; ++i) sum += static_cast<double>(weights_->score[static_cast<size_t>(i)]) * scratch[i];
   return static_cast<float>(sum);
 }
 
@@ -280,10 +363,6 @@ GENARM_INLINE void Transformer::normalize(const NormWeights& norm, const float* 
   }
 }
 
-GENARM_INLINE void Transformer::add_rows(float* x, const float* delta, int64_t n, int64_t h) {
-  for (int64_t i = 0; i < n * h; ++i) x[i] += delta[i];
-}
-
 GENARM_INLINE void Transformer::add_bias(float* y, const std::vector<float>& bias, int64_t n, int64_t dim) {
   if (bias.empty()) return;
   for (int64_t t = 0; t < n; ++t) {
@@ -291,52 +370,46 @@ GENARM_INLINE void Transformer::add_bias(float* y, const std::vector<float>& bia
   }
 }
 
-GENARM_INLINE void Transformer::linear(const WeightMatrix& m, const std::vector<float>& bias, const float* x, int64_t n, float* y, ThreadPool* pool) {
+GENARM_INLINE void Transformer::linear(const WeightMatrix& m, const std::vector<float>& bias, const float* x,
+                                       int64_t n, float* y, ThreadPool* pool) {
   m.matmul(x, n, m.cols(), y, m.rows(), pool);
   add_bias(y, bias, n, m.rows());
 }
 
-GENARM_INLINE void Transformer::apply_rope(float* x, int64_t n, int64_t heads, int64_t p0, bool same_position) const {
+GENARM_INLINE void Transformer::apply_rope(float* row, int64_t heads, int64_t pos) const {
   const auto& inv = weights_->rope_inv_freq;
   const int64_t d = config().head_dim, half = d / 2;
-  thread_local std::vector<float> cos_sin;
-  cos_sin.resize(static_cast<size_t>(2 * half));
-  for (int64_t t = 0; t < n; ++t) {
-    for (int64_t i = 0; i < half; ++i) {
-      const float angle = static_cast<float>(same_position ? p0 : p0 + t) * inv[static_cast<size_t>(i)];
-      cos_sin[static_cast<size_t>(i)] = std::cos(angle);
-      cos_sin[static_cast<size_t>(half + i)] = std::sin(angle);
-    }
+  for (int64_t i = 0; i < half; ++i) {
+    const float angle = static_cast<float>(pos) * inv[static_cast<size_t>(i)];
+    const float cs = std::cos(angle), sn = std::sin(angle);
     for (int64_t hd = 0; hd < heads; ++hd) {
-      float* v = x + (t * heads + hd) * d;
-      for (int64_t i = 0; i < half; ++i) {
-        const float cs = cos_sin[static_cast<size_t>(i)], sn = cos_sin[static_cast<size_t>(half + i)];
-        const float a = v[i], b = v[i + half];
-        v[i] = a * cs - b * sn;
-        v[i + half] = b * cs + a * sn;
-      }
+      float* v = row + hd * d;
+      const float a = v[i], b = v[i + half];
+      v[i] = a * cs - b * sn;
+      v[i + half] = b * cs + a * sn;
     }
   }
 }
 
-GENARM_INLINE void Transformer::attention(SequenceState& s, const LayerWeights& L, int64_t layer, const Scratch& sc, int64_t n, int64_t p0, bool siblings) const {
+GENARM_INLINE void Transformer::attention(std::span<const BatchItem> items, const ForwardWorkspace::Row* rows,
+                                          int64_t n, const LayerWeights& L, int64_t layer, const Buffers& buf,
+                                          ThreadPool* pool) const {
   const auto& c = config();
-  ThreadPool* pool = s.pool_;
   const int64_t d = c.head_dim, qd = c.q_dim(), kv = c.kv_dim();
   const int64_t heads = c.num_attention_heads, kv_heads = c.num_key_value_heads;
-  linear(L.q, L.q_bias, sc.xn, n, sc.q, pool);
-  linear(L.k, L.k_bias, sc.xn, n, sc.k, pool);
-  linear(L.v, L.v_bias, sc.xn, n, sc.v, pool);
-  if (weights_->spec->positions == PositionKind::kRotary) {
-    apply_rope(sc.q, n, heads, p0, siblings);
-    apply_rope(sc.k, n, kv_heads, p0, siblings);
-  }
-  for (int64_t g = 0; g < kv_heads; ++g) {
-    float* kc = s.k_cache(layer, g) + p0 * d;
-    float* vc = s.v_cache(layer, g) + p0 * d;
-    for (int64_t t = 0; t < n; ++t) {
-      std::copy_n(sc.k + t * kv + g * d, d, kc + t * d);
-      std::copy_n(sc.v + t * kv + g * d, d, vc + t * d);
+  linear(L.q, L.q_bias, buf.xn, n, buf.q, pool);
+  linear(L.k, L.k_bias, buf.xn, n, buf.k, pool);
+  linear(L.v, L.v_bias, buf.xn, n, buf.v, pool);
+  const bool rotary = weights_->spec->positions == PositionKind::kRotary;
+  for (int64_t t = 0; t < n; ++t) {
+    if (rotary) {
+      apply_rope(buf.q + t * qd, heads, rows[t].pos);
+      apply_rope(buf.k + t * kv, kv_heads, rows[t].pos);
+    }
+    SequenceState& s = *items[static_cast<size_t>(rows[t].item)].state;
+    for (int64_t g = 0; g < kv_heads; ++g) {
+      std::copy_n(buf.k + t * kv + g * d, d, s.k_cache(layer, g) + rows[t].slot * d);
+      std::copy_n(buf.v + t * kv + g * d, d, s.v_cache(layer, g) + rows[t].slot * d);
     }
   }
 
@@ -349,65 +422,62 @@ GENARM_INLINE void Transformer::attention(SequenceState& s, const LayerWeights& 
   }
   const int64_t group = heads / kv_heads;
   const int64_t window = c.sliding_window.value_or(0);
-  const int64_t len = p0 + n;
 
-  auto heads_body = [&](size_t begin, size_t end, size_t worker) {
-    float* scores = sc.scores + static_cast<int64_t>(worker) * sc.score_stride;
-    using Stride = Eigen::OuterStride<>;
-    for (size_t hh = begin; hh < end; ++hh) {
-      const int64_t head = static_cast<int64_t>(hh);
-      const int64_t g = head / group;
-      ConstRowMatrixMap keys(s.k_cache(layer, g), len, d);
-      ConstRowMatrixMap values(s.v_cache(layer, g), len, d);
-      Eigen::Map<const RowMatrix, 0, Stride> q(sc.q + head * d, n, d, Stride(qd));
-      Eigen::Map<RowMatrix, 0, Stride> out(sc.att + head * d, n, d, Stride(qd));
-      RowMatrixMap p(scores, n, len);
-      p.noalias() = q * keys.transpose();
-      for (int64_t t = 0; t < n; ++t) {
-        // Visible keys: [lo, hi] plus, for a sibling, its own slot.
-        const int64_t pos = siblings ? p0 : p0 + t;
-        const int64_t lo = window > 0 ? std::max<int64_t>(0, pos - window + 1) : 0;
-        const int64_t hi = siblings ? p0 - 1 : pos;
-        const int64_t self = siblings ? p0 + t : -1;
-        float* row = scores + t * len;
-        float mx = -std::numeric_limits<float>::infinity();
-        for (int64_t j = lo; j <= hi; ++j) mx = std::max(mx, row[j] *= scale);
-        if (self >= 0) mx = std::max(mx, row[self] *= scale);
-        float sum = 0.0f;
-        for (int64_t j = 0; j < len; ++j) {
-          if ((j < lo || j > hi) && j != self) {
-            row[j] = 0.0f;
-          } else {
-            row[j] = std::exp(row[j] - mx);
-            sum += row[j];
-          }
-        }
-        const float inv = 1.0f / sum;
-        for (int64_t j = 0; j < len; ++j) row[j] *= inv;
+  // One task per (row, head): its scores over the visible keys, softmax, weighted sum of values —
+  // each in the order of the keys, so the result depends on the row's sequence only.
+  auto body = [&](size_t begin, size_t end, size_t worker) {
+    float* scores = buf.scores + static_cast<int64_t>(worker) * buf.score_stride;
+    for (size_t task = begin; task < end; ++task) {
+      const int64_t t = static_cast<int64_t>(task) / heads;
+      const int64_t head = static_cast<int64_t>(task) % heads;
+      const ForwardWorkspace::Row& row = rows[t];
+      SequenceState& s = *items[static_cast<size_t>(row.item)].state;
+      const float* keys = s.k_cache(layer, head / group);
+      const float* values = s.v_cache(layer, head / group);
+      const float* q = buf.q + t * qd + head * d;
+      // Visible keys: [lo, hi] of the sequence, plus its own slot for a sibling.
+      const int64_t lo = window > 0 ? std::max<int64_t>(0, row.pos - window + 1) : 0;
+      const int64_t hi = row.sibling ? row.pos - 1 : row.pos;
+      int64_t count = 0;
+      for (int64_t j = lo; j <= hi; ++j) scores[count++] = detail::dot(q, keys + j * d, d) * scale;
+      if (row.sibling) scores[count++] = detail::dot(q, keys + row.slot * d, d) * scale;
+      float mx = -std::numeric_limits<float>::infinity();
+      for (int64_t j = 0; j < count; ++j) mx = std::max(mx, scores[j]);
+      detail::exp_shifted(scores, count, mx);
+      float sum = 0.0f;
+      for (int64_t j = 0; j < count; ++j) sum += scores[j];
+      const float inv = 1.0f / sum;
+      float* out = buf.att + t * qd + head * d;
+      std::fill_n(out, d, 0.0f);
+      for (int64_t j = 0; j < count; ++j) {
+        const int64_t key = (row.sibling && j == count - 1) ? row.slot : lo + j;
+        detail::axpy(scores[j] * inv, values + key * d, out, d);
       }
-      out.noalias() = p * values;
     }
   };
-  if (pool != nullptr && pool->size() > 1 && heads > 1 && len * d * heads >= 4096) {
-    pool->parallel_for(static_cast<size_t>(heads), heads_body);
+  const size_t tasks = static_cast<size_t>(n * heads);
+  int64_t work = 0;
+  for (int64_t t = 0; t < n; ++t) work += rows[t].pos + 1;
+  if (pool != nullptr && pool->size() > 1 && tasks > 1 && work * d * heads >= 4096) {
+    pool->parallel_for(tasks, body);
   } else {
-    heads_body(0, static_cast<size_t>(heads), 0);
+    body(0, tasks, 0);
   }
-  linear(L.o, L.o_bias, sc.att, n, sc.tmp, pool);
+  linear(L.o, L.o_bias, buf.att, n, buf.tmp, pool);
 }
 
-GENARM_INLINE void Transformer::mlp(const LayerWeights& L, const Scratch& sc, int64_t n, ThreadPool* pool) const {
+GENARM_INLINE void Transformer::mlp(const LayerWeights& L, const Buffers& buf, int64_t n, ThreadPool* pool) const {
   const auto& c = config();
   const int64_t in = c.intermediate_size;
-  linear(L.up, L.up_bias, sc.xn, n, sc.a, pool);
+  linear(L.up, L.up_bias, buf.xn, n, buf.a, pool);
   const io::Activation act = c.hidden_act;
   if (!L.gate.empty()) {
-    linear(L.gate, L.gate_bias, sc.xn, n, sc.b, pool);
-    for (int64_t i = 0; i < n * in; ++i) sc.a[i] *= activate(act, sc.b[i]);
+    linear(L.gate, L.gate_bias, buf.xn, n, buf.b, pool);
+    for (int64_t i = 0; i < n * in; ++i) buf.a[i] *= activate(act, buf.b[i]);
   } else {
-    for (int64_t i = 0; i < n * in; ++i) sc.a[i] = activate(act, sc.a[i]);
+    for (int64_t i = 0; i < n * in; ++i) buf.a[i] = activate(act, buf.a[i]);
   }
-  linear(L.down, L.down_bias, sc.a, n, sc.tmp, pool);
+  linear(L.down, L.down_bias, buf.a, n, buf.tmp, pool);
 }
 
 GENARM_INLINE float Transformer::activate(io::Activation act, float x) {

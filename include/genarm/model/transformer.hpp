@@ -5,16 +5,22 @@
 //   prefill / decode : forward(state, tokens) appends tokens to the state's KV cache and returns the
 //                      next-token logits after the last one (one token = one decode step);
 //   all positions    : forward_all(state, tokens, logits) also returns a row per token;
+//   batches          : forward_batch(items, workspace, pool) steps many sequences — each with its
+//                      own cache, length and tokens (a decode token, a prompt chunk, ARGS siblings)
+//                      — in one pass over the weights (every weight row read once for all rows);
 //   reward models    : reward(state) is the score of the last non-pad token.
+// Batch invariance: every row's result is a function of its own sequence only — bit-identical
+// whatever else is in the batch, the batch size, how a prompt is split into chunks (a prompt
+// prefilled at once gives exactly the logits of decoding it token by token) and the thread count.
+// Projections use the one fixed-order kernel of detail/kernels.hpp; attention, norms and
+// positions are computed row by row.
 // Ownership: shares immutable weights (copies of a Transformer are cheap and share them).
 // Thread-safety: thread-safe — all methods are const; each sequence has its own SequenceState.
 #pragma once
 
 #include <Eigen/Core>
-#include <algorithm>
-#include <cmath>
+#include <cstdint>
 #include <filesystem>
-#include <limits>
 #include <memory>
 #include <span>
 #include <string>
@@ -23,10 +29,23 @@
 #include "genarm/core/error.hpp"
 #include "genarm/core/thread_pool.hpp"
 #include "genarm/io/model_config.hpp"
+#include "genarm/model/forward_workspace.hpp"
 #include "genarm/model/sequence_state.hpp"
 #include "genarm/model/transformer_weights.hpp"
 
 namespace genarm::model {
+
+// One sequence's part of a batched forward pass.
+struct BatchItem {
+  SequenceState* state = nullptr;
+  // Tokens appended in order (at least one) — or, with `siblings`, alternative next tokens all at
+  // position state->length(), each attending to the sequence and to itself only, appended to
+  // nothing (Transformer::append_sibling keeps one; this is how ARGS scores its k candidates).
+  std::span<const int32_t> tokens;
+  bool siblings = false;
+  // Optional (tokens.size(), vocab_size) row-major output: the logits after every token.
+  float* all_logits = nullptr;
+};
 
 class Transformer {
  public:
@@ -45,16 +64,21 @@ class Transformer {
 
   // Appends `tokens` and returns the logits after the last one (empty for reward models).
   // Error(kInvalidArgument) for an id outside the vocabulary or a sequence beyond the context.
-  std::span<const float> forward(SequenceState& s, std::span<const int32_t> tokens) const {
-    run(s, tokens, nullptr);
-    return s.logits();
-  }
+  std::span<const float> forward(SequenceState& s, std::span<const int32_t> tokens) const;
   std::span<const float> forward(SequenceState& s, int32_t token) const {
     return forward(s, std::span<const int32_t>(&token, 1));
   }
 
   // As forward(), and fills `logits` with one row of vocab_size floats per token.
   void forward_all(SequenceState& s, std::span<const int32_t> tokens, RowMatrix& logits) const;
+
+  // Runs every item through the model in passes over the weights (every weight row read once per
+  // pass for all the rows of the pass). Afterwards each state's logits() (causal LM) or scores
+  // (reward model) are those after its last token, exactly as forward() on that state alone would
+  // have left them. Items must belong to different states. `pool` splits each pass across
+  // threads (nullptr: the calling thread). Every item is validated before anything runs: on
+  // Error(kInvalidArgument) no state has changed.
+  void forward_batch(std::span<const BatchItem> items, ForwardWorkspace& workspace, ThreadPool* pool) const;
 
   // Evaluates `candidates` as alternative next tokens after the sequence in one batched pass — each
   // attends to the cached prefix and to itself only — without appending anything. For a reward
@@ -63,9 +87,12 @@ class Transformer {
   // This is how ARGS scores its top-k candidates: one pass over the weights instead of k forwards.
   void forward_siblings(SequenceState& s, std::span<const int32_t> candidates, std::span<float> rewards,
                         RowMatrix* logits = nullptr) const;
+  // The rewards of the candidates of the last sibling pass on `s` (reward models; after
+  // forward_batch with a siblings item), rewards[j] for candidates[j].
+  void sibling_rewards(const SequenceState& s, std::span<float> rewards) const;
 
-  // Appends candidate `index` of the last forward_siblings() on this state, reusing its keys and
-  // values (no forward pass).
+  // Appends candidate `index` of the last sibling pass on this state, reusing its keys and values
+  // (no forward pass).
   void append_sibling(SequenceState& s, size_t index) const;
 
   // The reward-model score of the sequence so far: the score head applied to the last token that
@@ -73,49 +100,42 @@ class Transformer {
   float reward(const SequenceState& s) const;
 
  private:
-  static constexpr int64_t kChunk = 64;  // prefill rows per pass: bounds scratch memory
+  // Rows per pass: bounds the workspace (a long prompt takes several passes; per-row invariance
+  // makes the split invisible in the results).
+  static constexpr int64_t kPassRows = 128;
+  // Rows per output-head product: bounds the logits buffer for large vocabularies.
+  static constexpr int64_t kHeadRows = 32;
 
-  struct Scratch {
-    float *x, *xn, *q, *k, *v, *att, *tmp, *a, *b, *scores;
+  struct Buffers {
+    float *x, *xn, *q, *k, *v, *att, *tmp, *a, *b, *hidden, *logits, *scores;
     int64_t score_stride;  // floats per worker in `scores`
   };
+  Buffers buffers(ForwardWorkspace& ws, int64_t rows, int64_t max_keys, size_t workers) const;
 
-  Scratch scratch(SequenceState& s, int64_t rows) const;
-
-  void check_tokens(const SequenceState& s, std::span<const int32_t> tokens) const;
-
+  void check_item(const BatchItem& item) const;
   void check_state(const SequenceState& s) const;
 
-  void run(SequenceState& s, std::span<const int32_t> tokens, float* all_logits) const;
-
-  // Runs n tokens at positions length()..length()+n-1 through the model — or, for `siblings`, n
-  // alternative tokens all at position length(), each seeing the prefix and itself.
-  void forward_chunk(SequenceState& s, std::span<const int32_t> tokens, float* all_logits, bool last_chunk,
-                     bool siblings = false) const;
-
-  // Appends the score head's value at every position of the chunk (reward() pools one of them).
-  void update_score(SequenceState& s, std::span<const int32_t> tokens, const Scratch& sc) const;
-  // The score head on row t of the chunk's hidden states.
-  float score_row(const Scratch& sc, int64_t t) const;
+  // One pass: rows [row_begin, row_end) of the concatenated items (each item's rows in order).
+  void run_pass(std::span<const BatchItem> items, std::span<const int64_t> offsets, int64_t row_begin,
+                int64_t row_end, ForwardWorkspace& ws, ThreadPool* pool) const;
 
   // xn[t] = norm(x[t]) for n rows (RMSNorm or LayerNorm, float32 output, double accumulation).
   void normalize(const NormWeights& norm, const float* x, float* out, int64_t n) const;
+  float score_row(const float* hidden_row, float* scratch) const;
 
-  static void add_rows(float* x, const float* delta, int64_t n, int64_t h);
   static void add_bias(float* y, const std::vector<float>& bias, int64_t n, int64_t dim);
-  static void linear(const WeightMatrix& m, const std::vector<float>& bias, const float* x,
-                     int64_t n, float* y, ThreadPool* pool);
+  static void linear(const WeightMatrix& m, const std::vector<float>& bias, const float* x, int64_t n, float* y,
+                     ThreadPool* pool);
 
-  // Rotates pairs (i, i + d/2) of every head by position * inv_freq[i] (transformers' rotate_half).
-  // Row t is at position p0 + t, or p0 for every row when `same_position` (siblings).
-  void apply_rope(float* x, int64_t n, int64_t heads, int64_t p0, bool same_position) const;
+  // Rotates pairs (i, i + d/2) of every head of a row by position * inv_freq[i] (transformers'
+  // rotate_half).
+  void apply_rope(float* row, int64_t heads, int64_t pos) const;
 
-  // Causal self-attention of n new rows over the cache; with `siblings`, row t (at position p0)
-  // sees the prefix [0, p0) and its own key at slot p0 + t only.
-  void attention(SequenceState& s, const LayerWeights& L, int64_t layer, const Scratch& sc,
-                 int64_t n, int64_t p0, bool siblings) const;
+  // Causal self-attention of the pass's rows over their sequences' caches.
+  void attention(std::span<const BatchItem> items, const ForwardWorkspace::Row* rows, int64_t n,
+                 const LayerWeights& L, int64_t layer, const Buffers& buf, ThreadPool* pool) const;
 
-  void mlp(const LayerWeights& L, const Scratch& sc, int64_t n, ThreadPool* pool) const;
+  void mlp(const LayerWeights& L, const Buffers& buf, int64_t n, ThreadPool* pool) const;
 
   static float activate(io::Activation act, float x);
 

@@ -1,8 +1,8 @@
 // WeightMatrix: one read-only weight matrix in nn.Linear layout [rows = out, cols = in], stored as
 // F32, F16 or BF16 — viewed in place inside the memory-mapped checkpoint whenever possible (no
 // copy), or owned when the checkpoint's layout had to change (GPT-2 Conv1D weights are [in, out]).
-// Products are computed in float32: y = W x (decode) and Y = X W^T (prefill), split by rows over a
-// ThreadPool.
+// Products Y = X W^T are computed in float32 by one batch-invariant kernel for any number of rows
+// of X (decode, batched decode, prefill), split by weight rows over a ThreadPool.
 // Ownership: keeps its storage (the mapping or its own buffer) alive through a shared_ptr.
 // Thread-safety: immutable, thread-safe.
 #pragma once
@@ -60,24 +60,24 @@ class WeightMatrix {
 
   // out[0..cols) = row r widened to float32 (embedding lookup).
   void row(int64_t r, float* out) const;
-  // y[r] = sum_c W[r, c] x[c] for r in [begin, end).
-  void matvec_rows(const float* x, float* y, int64_t begin, int64_t end) const;
-  // y = W x (x has cols() floats, y has rows()).
-  void matvec(const float* x, float* y, ThreadPool* pool) const;
-  // Y[n, rows] = X[n, cols] W^T, row-major X and Y with leading dimensions ldx, ldy.
+
+  // Y[t, r] = sum_c W[r, c] X[t, c] for the n rows of X (row-major, leading dimension ldx) and
+  // every row r of W (Y row-major, leading dimension ldy): decode (n = 1), a batch of sequences'
+  // next tokens, or a chunk of a prompt. Each weight row is read once per call; each element of Y
+  // is computed in the same order whatever n and the thread split (see detail/kernels.hpp).
   void matmul(const float* x, int64_t n, int64_t ldx, float* y, int64_t ldy, ThreadPool* pool) const;
+  // The same for weight rows [begin, end) only (the part of one thread).
+  void matmul_rows(const float* x, int64_t n, int64_t ldx, float* y, int64_t ldy, int64_t begin,
+                   int64_t end) const;
+  // y = W x (x has cols() floats, y has rows()): matmul with n = 1.
+  void matvec(const float* x, float* y, ThreadPool* pool) const { matmul(x, 1, cols_, y, rows_, pool); }
 
  private:
   static constexpr int64_t kParallelThreshold = 1 << 15;  // smaller products are not worth a sync
-  static constexpr size_t kRowGrain = 16;
-  static constexpr int64_t kTileRows = 64;  // rows widened at a time for 16-bit prefill
+  static constexpr size_t kRowGrain = 16;  // rows per chunk claimed by a thread (whole tiles)
 
   const float* f32() const { return static_cast<const float*>(data_); }
   const uint16_t* u16() const { return static_cast<const uint16_t*>(data_); }
-
-  // Y[:, begin:end] = X W[begin:end]^T
-  void matmul_rows(const float* x, int64_t n, int64_t ldx, float* y, int64_t ldy, int64_t begin,
-                   int64_t end) const;
 
   DType dtype_ = DType::kF32;
   int64_t rows_ = 0;  // out features
