@@ -1,4 +1,6 @@
-// genarm::compiled: the decoding loop over the built-in policies.
+// genarm::compiled: the decoding loop over the built-in policies, and the batch engine.
+#include "genarm/generate/batch_generator.hpp"
+#include "genarm/generate/batch_generator-inl.hpp"
 #include "genarm/generate/generator.hpp"
 #include "genarm/guidance/args_policy.hpp"
 #include "genarm/guidance/guided_policy.hpp"

@@ -11,6 +11,7 @@
 #pragma GCC diagnostic ignored "-Wmismatched-new-delete"
 #endif
 
+#include "genarm/generate/batch_generator.hpp"
 #include "genarm/generate/generator.hpp"
 #include "genarm/guidance/guided_model.hpp"
 #include "test_support.hpp"
@@ -61,6 +62,47 @@ TEST(Allocation, DecodingLoopAllocatesIndependentlyOfLength) {
     EXPECT_LE(long_run, short_run + 20) << "details " << details << ": " << short_run << " allocations for 16 tokens, "
                                        << long_run << " for 200";
   }
+}
+
+// A batch of four requests (different ARMs and samplers) decoded together by BatchGenerator.
+size_t batched_allocations_for(int tokens, const GuidedModel& model, BatchGenerator& engine) {
+  size_t finished = 0;
+  for (int i = 0; i < 4; ++i) {
+    BatchRequest r;
+    r.prompts.base = {1, 50, static_cast<int32_t>(60 + i), 70};
+    if (i % 2 == 1) {
+      r.arms = {0};
+      r.guidance = Guidance{{}, 0.5f};
+    }
+    r.sampler.seed = static_cast<uint64_t>(i);
+    r.sampler.top_p = 0.9f;
+    r.config.max_new_tokens = tokens;
+    r.config.ignore_eos = true;
+    r.on_done = [&finished, tokens](uint64_t, int, GenerationResult result) {
+      EXPECT_EQ(result.ids.size(), static_cast<size_t>(tokens));
+      ++finished;
+    };
+    engine.submit(std::move(r));
+  }
+  const size_t before = g_allocations.load();
+  engine.run();
+  const size_t after = g_allocations.load();
+  EXPECT_EQ(finished, 4u);
+  (void)model;
+  return after - before;
+}
+
+TEST(Allocation, BatchedLoopAllocatesIndependentlyOfLength) {
+  const auto model = GuidedModel::load(testing::hf_dir() / "models" / "llama-tiny",
+                                       {testing::hf_dir() / "models" / "llama-tiny-arm"});
+  BatchGenerator engine(model, {4, 256}, nullptr);
+  batched_allocations_for(200, model, engine);  // warm-up: slots and workspaces reach their size
+  const size_t short_run = batched_allocations_for(16, model, engine);
+  const size_t long_run = batched_allocations_for(200, model, engine);
+  // Per-request setup (policy, sampler, decoder, result) is allowed, and per sequence the same
+  // allowance as above for text that outgrows its reservation; 4 x 184 more for the longer run
+  // would be one allocation per token.
+  EXPECT_LE(long_run, short_run + 4 * 20) << short_run << " allocations for 4 x 16 tokens, " << long_run << " for 4 x 200";
 }
 
 }  // namespace
