@@ -67,6 +67,40 @@ TEST(Generate, GreedyGuidedGenerationReproducesTheFixture) {
   }
 }
 
+TEST(Generate, TopLogprobsAreTheGuidedDistributionsBestTokens) {
+  const auto model = fixture_family("llama-tiny", {"llama-tiny-arm"});
+  auto policy = model.new_policy(Guidance{{}, 0.5f});
+  sampling::Sampler sampler(greedy(), model.vocab_size());
+  GenerationConfig config;
+  config.max_new_tokens = 8;
+  config.top_logprobs = 5;
+  const Prompts prompts{model.tokenizer().encode("The license"), {}};
+  const auto r = generate(policy, sampler, model.tokenizer(), prompts, config);
+  ASSERT_EQ(r.top_k, 5u);
+  ASSERT_EQ(r.top_logprobs.size(), 5 * r.ids.size());
+  // Recomputed independently: log softmax of z = logp_base + logp_arm / beta.
+  TransformerSource base(model.base()), arm(model.arms()[0]);
+  base.prefill(prompts.base);
+  arm.prefill(prompts.base);
+  for (size_t t = 0; t < r.ids.size(); ++t) {
+    std::vector<double> z(model.vocab_size());
+    const double lb = log_sum_exp(base.logits()), la = log_sum_exp(arm.logits());
+    for (size_t v = 0; v < z.size(); ++v) z[v] = (base.logits()[v] - lb) + (arm.logits()[v] - la) / 0.5;
+    double mx = *std::max_element(z.begin(), z.end()), sum = 0;
+    for (double x : z) sum += std::exp(x - mx);
+    const double norm = mx + std::log(sum);
+    const auto top = r.top_of(t);
+    EXPECT_EQ(top[0].id, r.ids[t]) << t;  // greedy picks the most likely token
+    EXPECT_FLOAT_EQ(top[0].logprob, r.details[t].logprob_guided) << t;
+    for (size_t i = 0; i < top.size(); ++i) {
+      EXPECT_NEAR(top[i].logprob, z[static_cast<size_t>(top[i].id)] - norm, 1e-4) << t << " " << i;
+      if (i > 0) EXPECT_GE(top[i - 1].logprob, top[i].logprob);
+    }
+    base.advance(r.ids[t]);
+    arm.advance(r.ids[t]);
+  }
+}
+
 TEST(Generate, StreamedPiecesConcatenateToTheText) {
   const auto model = fixture_family("llama-tiny", {"llama-tiny-arm"});
   auto policy = model.new_policy();

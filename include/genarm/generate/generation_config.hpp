@@ -20,11 +20,15 @@ struct GenerationConfig {
   // still complete.
   std::vector<std::string> stop_strings;
   bool details = true;  // per-token log-probabilities under every model and the decoding distribution
+  // Per token, the `top_logprobs` most likely tokens of the guided distribution (log softmax of z,
+  // temperature 1: what OpenAI's top_logprobs report) with their log-probs; 0 = none.
+  int top_logprobs = 0;
 
   void validate() const {
     if (max_new_tokens <= 0) {
       fail(ErrorCategory::kInvalidArgument, "max_new_tokens must be > 0, got ", max_new_tokens);
     }
+    if (top_logprobs < 0) fail(ErrorCategory::kInvalidArgument, "top_logprobs must be >= 0, got ", top_logprobs);
     for (const auto& s : stop_strings) {
       if (s.empty()) fail(ErrorCategory::kInvalidArgument, "a stop string is empty");
     }

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -32,6 +33,12 @@ struct TokenDetail {
   float logprob_sampled = 0.0f;  // under the distribution actually sampled (after the chain)
 };
 
+// One entry of a token's top log-probs.
+struct TokenLogprob {
+  int32_t id = 0;
+  float logprob = 0.0f;
+};
+
 struct GenerationResult {
   std::vector<int32_t> ids;          // new tokens (an EOS that stopped generation included)
   // The new text as it continues the prompt: decode(prompt + ids) minus decode(prompt), special
@@ -44,6 +51,13 @@ struct GenerationResult {
   size_t num_guides = 0;
   std::vector<float> guide_logprobs;
   float guide_logprob(size_t token, size_t guide) const { return guide_logprobs[token * num_guides + guide]; }
+  // GenerationConfig::top_logprobs per token (token-major, most likely first, ties to the lower
+  // id): the guided distribution's alternatives at each step.
+  size_t top_k = 0;
+  std::vector<TokenLogprob> top_logprobs;
+  std::span<const TokenLogprob> top_of(size_t token) const {
+    return std::span<const TokenLogprob>(top_logprobs).subspan(token * top_k, top_k);
+  }
   size_t prompt_tokens = 0;          // base prompt length
   double prefill_seconds = 0.0;
   double decode_seconds = 0.0;

@@ -14,12 +14,14 @@
 // Thread-safety: not thread-safe (one per sequence).
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "genarm/core/math.hpp"
 #include "genarm/generate/generation_config.hpp"
 #include "genarm/generate/generation_result.hpp"
 #include "genarm/generate/stop_strings.hpp"
@@ -59,6 +61,14 @@ class SequenceDecoder {
         result_.guide_logprobs.reserve(budget * result_.num_guides);
       }
     }
+    if (config_->top_logprobs > 0) {
+      result_.top_k = static_cast<size_t>(config_->top_logprobs);
+      if constexpr (requires { policy.vocab_size(); }) {
+        result_.top_k = std::min(result_.top_k, policy.vocab_size());
+        order_.resize(policy.vocab_size());
+      }
+      result_.top_logprobs.reserve(budget * result_.top_k);
+    }
     result_.text.reserve(budget * 8);  // typical bytes per token
     if constexpr (requires { policy.reserve(int64_t{}); }) policy.reserve(config_->max_new_tokens);
     sampler_->reset();
@@ -88,6 +98,7 @@ class SequenceDecoder {
       d.logprob_sampled = static_cast<float>(sampler_->last_logprob());
       result_.details.push_back(d);
     }
+    if (result_.top_k > 0) record_top(policy, z);
     piece_ = stops_.push(stream_.push(token_));
     result_.text += piece_;
     return piece_;
@@ -136,6 +147,32 @@ class SequenceDecoder {
  private:
   using Clock = std::chrono::steady_clock;
 
+  // The top_k entries of log softmax(z), most likely first (ties: lower id).
+  template <typename Policy>
+  void record_top(Policy& policy, std::span<const float> z) {
+    if (order_.size() != z.size()) order_.resize(z.size());
+    for (size_t v = 0; v < order_.size(); ++v) order_[v] = static_cast<int32_t>(v);
+    const auto better = [&](int32_t a, int32_t b) {
+      const float za = z[static_cast<size_t>(a)], zb = z[static_cast<size_t>(b)];
+      return za > zb || (za == zb && a < b);
+    };
+    const auto k = static_cast<std::ptrdiff_t>(std::min(result_.top_k, z.size()));
+    std::partial_sort(order_.begin(), order_.begin() + k, order_.end(), better);
+    for (std::ptrdiff_t i = 0; i < k; ++i) {
+      const int32_t id = order_[static_cast<size_t>(i)];
+      double lp;
+      if constexpr (requires { policy.guided_logprob(id); }) {
+        lp = policy.guided_logprob(id);
+      } else {
+        if (!normalizer_valid_) normalizer_ = log_sum_exp(z);
+        normalizer_valid_ = true;
+        lp = static_cast<double>(z[static_cast<size_t>(id)]) - normalizer_;
+      }
+      result_.top_logprobs.push_back({id, static_cast<float>(lp)});
+    }
+    normalizer_valid_ = false;
+  }
+
   bool stop(StopReason reason) {
     result_.stop_reason = reason;
     return false;
@@ -147,6 +184,9 @@ class SequenceDecoder {
   StopStringFilter stops_;
   GenerationResult result_;
   std::string piece_;  // the text of the last sample() or finish() part
+  std::vector<int32_t> order_;  // (vocab) ids, for the top log-probs
+  double normalizer_ = 0.0;
+  bool normalizer_valid_ = false;
   int32_t token_ = 0;
   Clock::time_point start_;
 };
