@@ -426,7 +426,8 @@ class Parser {
     const size_t first_unknown = unknown_.size();
     ExprPtr expr = parse_or();
     while (current().is_name("if")) {
-      auto node = std::make_unique<CondExpr>(advance().pos);
+      advance();
+      auto node = std::make_unique<CondExpr>(expr->pos);
       for (size_t i = first_unknown; i < unknown_.size(); ++i) unknown_[i].soft = true;
       SoftGuard soft(*this, true);
       node->then_expr = std::move(expr);
@@ -708,9 +709,10 @@ class Parser {
     }
   }
 
+  // Errors in x.attr, x[i] and f(...) are reported at the start of x or f.
   ExprPtr parse_subscript(ExprPtr node) {
     const Token& t = advance();
-    const size_t pos = t.pos;
+    const size_t pos = node->pos;
     if (t.text == ".") {
       const Token& attr = current();
       if (attr.type == TokenType::kName) {
@@ -727,7 +729,7 @@ class Parser {
       args.push_back(parse_subscribed());
     }
     expect_op("]");
-    if (args.empty()) fail_at(pos, "expected a subscript expression");
+    if (args.empty()) fail_at(t.pos, "expected a subscript expression");
     if (args.size() == 1) return std::make_unique<GetItemExpr>(pos, std::move(node), std::move(args[0]));
     auto tuple = std::make_unique<SequenceExpr>(ExprKind::kTuple, pos);
     tuple->items = std::move(args);
@@ -787,7 +789,7 @@ class Parser {
   }
 
   ExprPtr parse_call(ExprPtr callee) {
-    const size_t pos = current().pos;
+    const size_t pos = callee->pos;
     auto node = std::make_unique<CallExpr>(pos, std::move(callee));
     node->args = parse_call_args();
     return node;

@@ -277,7 +277,14 @@ class Renderer {
   }
 
   Flow exec_for(const ForNode& n, const ScopePtr& scope) {
-    ValueList items = iterate(eval(*n.iter, *scope));
+    ValueList items;
+    const Value iterable = eval(*n.iter, *scope);
+    try {
+      items = iterate(iterable);
+    } catch (TemplateError& e) {
+      locate(e, n.iter->pos);
+      throw;
+    }
     if (n.filter) {
       ValueList kept;
       for (const Value& item : items) {
