@@ -372,8 +372,9 @@ GENARM_INLINE void BatchGenerator::sample_ready() {
         continue;
       }
     }
-    const auto& on_text = slot->request->spec.on_text;
-    const bool shown = !slot->cancelled && (slot->piece.empty() || !on_text || on_text(slot->piece));
+    const auto& spec = slot->request->spec;
+    const bool shown = !slot->cancelled && (!spec.on_token || spec.on_token(slot->piece, slot->decoder->result())) &&
+                       (slot->piece.empty() || !spec.on_text || spec.on_text(slot->piece));
     if (slot->decoder->proceed(*slot->policy, shown)) {
       slot->policy->advance(slot->decoder->token());
     } else {

@@ -42,6 +42,9 @@ struct BatchRequest {
   GenerationConfig config;          // eos_token_ids empty: the model's
   int samples = 1;                  // > 1: best-of-N style continuations sharing the prefill
   StreamCallback on_text;           // optional: text as it completes (false stops the request)
+  // Optional: called after every sampled token with the text it completed (maybe empty) and the
+  // result so far (its last id, details and top log-probs are this token's); false stops it.
+  std::function<bool(std::string_view piece, const GenerationResult& so_far)> on_token;
   // Called once per sample when it ends (sample index in [0, samples)).
   std::function<void(uint64_t id, int sample, GenerationResult result)> on_done;
   // Called instead of on_done if the request fails after it was accepted (e.g. a prompt longer
