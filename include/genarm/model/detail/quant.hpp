@@ -22,10 +22,19 @@
 //     s    = float(d_w[b]) * float(d_x[b])                             (one float multiply)
 //     acc[b % 2][k] = fma(s, float(p[k]), acc[b % 2][k])               (float32, one rounding)
 //   v[k] = acc[0][k] + acc[1][k]; h[i] = v[i + 4] + v[i];  y = (h[0] + h[2]) + (h[1] + h[3])
-// The portable kernel (quant_scalar.hpp) performs these same operations, so the AVX2 and portable
-// paths agree bit for bit. Values must lie in [-127, 127] for activations (what the quantiser
-// produces) and [-128, 127] for Q8_0 weights; the kernel's sign trick relies on it.
-// Thread-safety: pure functions, thread-safe.
+// (p[k] is exact and |p[k]| < 2^24, so float(p[k]) is exact too.) The portable kernel
+// (quant_scalar.hpp) performs these same operations, so the AVX2 (with or without AVX-VNNI) and
+// portable paths agree bit for bit, whatever the compiler's -ffp-contract: every multiply-add is an
+// explicit FMA and the one other product (s) only feeds an FMA's multiplicand.
+// Values must lie in [-127, 127] for activations (what the quantiser produces) and [-128, 127] for
+// Q8_0 weights; the sign trick relies on it.
+//
+// Scratch: the AVX2 kernels convert the activation scales to float (and, for Q4_0, tabulate
+// -8 * sum(x) per lane) once per call into a thread-local buffer of n * blocks_per_row * 4 bytes
+// (+ 32 bytes per block for Q4_0); it grows on a thread's first larger call and is then reused.
+// The portable path needs no scratch, but uses std::fma: build with FMA hardware (-mfma or
+// -march=...) or it is a library call per lane.
+// Thread-safety: thread-safe (scratch is per thread).
 #pragma once
 
 #include <cstdint>

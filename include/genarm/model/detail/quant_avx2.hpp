@@ -160,11 +160,12 @@ struct Q4Weights {
 };
 
 // One weight row against T activation rows: each weight block is loaded and unpacked once and
-// used by the T pairs; each pair keeps its own two accumulators. x[p], scales[p], offsets[p]: row
-// p's blocks and precomputed data.
+// used by the T pairs; each pair keeps its own two accumulators. x[p], offsets[p]: row p's blocks
+// and Q4_0 table; scales[b * scale_stride + p]: the scale of row p's block b. A full tile forms its
+// four d_w * d_x in one 4-wide multiply (the same four products, bit for bit).
 template <int T, typename W>
-inline void row_tile(const typename W::Block* wr, int64_t blocks, const BlockQ8_0* const* x, const float* const* scales,
-                     const int32_t* const* offsets, float* const* y) {
+inline void row_tile(const typename W::Block* wr, int64_t blocks, const BlockQ8_0* const* x, const float* scales,
+                     int64_t scale_stride, const int32_t* const* offsets, float* const* y) {
   __m256 acc[T][2];
 #pragma GCC unroll 4
   for (int p = 0; p < T; ++p) acc[p][0] = acc[p][1] = _mm256_setzero_ps();
@@ -174,10 +175,18 @@ inline void row_tile(const typename W::Block* wr, int64_t blocks, const BlockQ8_
     _mm_prefetch(reinterpret_cast<const char*>(reinterpret_cast<uintptr_t>(wr + b) + kPrefetchBytes), _MM_HINT_T0);
     const typename W::Values wv = W::load(wr[b]);
     const __m256 dw = block_scale(wr[b]);
+    const float* sb = scales + b * scale_stride;
+    [[maybe_unused]] __m128 s4;
+    if constexpr (T == 4) s4 = _mm_mul_ps(_mm256_castps256_ps128(dw), _mm_loadu_ps(sb));
 #pragma GCC unroll 4
     for (int p = 0; p < T; ++p) {
       const __m256i sum = W::lane_sums(wv, x[p][b], W::kNeedsOffsets ? offsets[p] + b * 8 : nullptr);
-      const __m256 scale = _mm256_mul_ps(dw, _mm256_broadcast_ss(scales[p] + b));
+      __m256 scale;
+      if constexpr (T == 4) {
+        scale = _mm256_set1_ps(s4[p]);
+      } else {
+        scale = _mm256_mul_ps(dw, _mm256_broadcast_ss(sb + p));
+      }
       acc[p][parity] = _mm256_fmadd_ps(scale, _mm256_cvtepi32_ps(sum), acc[p][parity]);
     }
   };
@@ -198,7 +207,9 @@ void matmul_rows(const typename W::Block* w, int64_t blocks_per_row, const Block
   ActivationScratch& scratch = activation_scratch();
   const size_t count = static_cast<size_t>(n * blocks_per_row);
   if (scratch.scales.size() < count) scratch.scales.resize(count);
-  for (size_t i = 0; i < count; ++i) scratch.scales[i] = _cvtsh_ss(xq[i].d);
+  for (int64_t t = 0; t < n; ++t) {  // transposed: [b * n + t]
+    for (int64_t b = 0; b < blocks_per_row; ++b) scratch.scales[b * n + t] = _cvtsh_ss(xq[t * blocks_per_row + b].d);
+  }
   if constexpr (W::kNeedsOffsets) {
     if (scratch.offsets.size() < 8 * count) scratch.offsets.resize(8 * count);
     const __m256i eight = _mm256_set1_epi8(8);
@@ -212,30 +223,29 @@ void matmul_rows(const typename W::Block* w, int64_t blocks_per_row, const Block
   for (int64_t r = row_begin; r < row_end; ++r) {
     const typename W::Block* wr = w + r * blocks_per_row;
     for (int64_t t0 = 0; t0 < n; t0 += kTileRows) {
+      const float* scales = scratch.scales.data() + t0;
       const BlockQ8_0* x[kTileRows];
-      const float* scales[kTileRows];
       const int32_t* offsets[kTileRows];
       float* out[kTileRows];
       const int rows = static_cast<int>(n - t0 < kTileRows ? n - t0 : kTileRows);
       for (int p = 0; p < rows; ++p) {
         const int64_t offset = (t0 + p) * blocks_per_row;
         x[p] = xq + offset;
-        scales[p] = scratch.scales.data() + offset;
         offsets[p] = W::kNeedsOffsets ? scratch.offsets.data() + 8 * offset : nullptr;
         out[p] = y + (t0 + p) * ldy + r;
       }
       switch (rows) {
         case 4:
-          row_tile<4, W>(wr, blocks_per_row, x, scales, offsets, out);
+          row_tile<4, W>(wr, blocks_per_row, x, scales, n, offsets, out);
           break;
         case 3:
-          row_tile<3, W>(wr, blocks_per_row, x, scales, offsets, out);
+          row_tile<3, W>(wr, blocks_per_row, x, scales, n, offsets, out);
           break;
         case 2:
-          row_tile<2, W>(wr, blocks_per_row, x, scales, offsets, out);
+          row_tile<2, W>(wr, blocks_per_row, x, scales, n, offsets, out);
           break;
         default:
-          row_tile<1, W>(wr, blocks_per_row, x, scales, offsets, out);
+          row_tile<1, W>(wr, blocks_per_row, x, scales, n, offsets, out);
           break;
       }
     }
