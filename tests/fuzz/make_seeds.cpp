@@ -349,6 +349,21 @@ void checkpoint_seeds(Corpus& corpus) {
   corpus.add_json(json::parse(R"({"weight_map": {"x": "sub", "y": "../b.safetensors"}})"));
 }
 
+// ---------------------------------------------------------------- torch .bin
+
+// The small torch.save archives of tests/fixtures/torch (real ones, and the hostile ones that
+// must stay refused).
+void torch_checkpoint_seeds(const fs::path& source, Corpus& corpus) {
+  std::vector<fs::path> files;
+  for (const char* dir : {"small", "hostile"}) {
+    for (const auto& e : fs::directory_iterator(source / "tests" / "fixtures" / "torch" / dir)) {
+      if (e.is_regular_file() && e.file_size() <= 16384) files.push_back(e.path());
+    }
+  }
+  std::sort(files.begin(), files.end());
+  for (const fs::path& f : files) corpus.add_bytes(read_file(f));
+}
+
 // ---------------------------------------------------------------- encode / regex
 
 std::vector<std::string> case_texts(const fs::path& source) {
@@ -415,6 +430,8 @@ int main(int argc, char** argv) {
     regex_seeds(texts, regex);
     Corpus checkpoint(out / "checkpoint");
     checkpoint_seeds(checkpoint);
+    Corpus torch_checkpoint(out / "torch_checkpoint");
+    torch_checkpoint_seeds(source, torch_checkpoint);
 
     write_dictionary(out / "model_config.dict", genarm::fuzz::kModelConfigWords, true);
     write_dictionary(out / "tokenizer_json.dict", genarm::fuzz::kTokenizerWords, true);
@@ -422,7 +439,7 @@ int main(int argc, char** argv) {
     write_dictionary(out / "checkpoint.dict", genarm::fuzz::kCheckpointWords, true);
     std::cout << "seeds: safetensors " << safetensors.count() << ", model_config " << model_config.count()
               << ", tokenizer_json " << tokenizer_json.count() << ", tokenizer_encode "
-              << tokenizer_encode.count() << ", regex " << regex.count() << ", checkpoint " << checkpoint.count() << " (in " << out.string() << ")\n";
+              << tokenizer_encode.count() << ", regex " << regex.count() << ", checkpoint " << checkpoint.count() << ", torch_checkpoint " << torch_checkpoint.count() << " (in " << out.string() << ")\n";
   } catch (const std::exception& e) {
     std::cerr << "genarm_fuzz_seeds: " << e.what() << "\n";
     return 1;
