@@ -11,6 +11,7 @@
 
 #include "genarm/generate/best_of_n.hpp"
 #include "genarm/generate/generator.hpp"
+#include "genarm/guidance/args_policy.hpp"
 #include "genarm/guidance/guided_model.hpp"
 #include "test_support.hpp"
 
@@ -224,6 +225,45 @@ TEST(BatchGenerator, CancelEndsOneRequestOnly) {
   for (size_t i : {0, 2, 3, 9, 11}) EXPECT_TRUE(same_result(done.at(ids[i]), generate_alone(model, requests[i]))) << i;
 }
 
+TEST(BatchGenerator, ArgsRequestsEqualArgsAlone) {
+  const auto model = family();
+  const auto rm = model::Transformer::load(hf_dir() / "models" / "llama-rm-tiny");
+  std::vector<BatchRequest> requests;
+  const char* texts[] = {"The weather today", "Once", "In the valley there was", "A", "Dear friend,"};
+  for (size_t i = 0; i < 5; ++i) {
+    BatchRequest r;
+    r.prompts.base = model.tokenizer().encode(texts[i]);
+    r.args = ArgsParams{static_cast<int>(3 + i), 0.5f + static_cast<float>(i)};
+    r.sampler.seed = 50 + i;
+    r.sampler.greedy = i % 2 == 0;  // ARGS-greedy and stochastic ARGS
+    r.config.max_new_tokens = 6 + static_cast<int>(i);
+    r.config.eos_token_ids = model.eos_token_ids();
+    requests.push_back(std::move(r));
+  }
+  // Mixed with GenARM requests in the same batch.
+  auto genarm = mixed_requests(model);
+  requests.insert(requests.end(), genarm.begin(), genarm.begin() + 4);
+  BatchGenerator engine(model, {4, 256}, nullptr, &rm);
+  std::map<uint64_t, GenerationResult> done;
+  std::vector<uint64_t> ids;
+  for (auto r : requests) {
+    r.on_done = [&](uint64_t id, int, GenerationResult result) { done[id] = std::move(result); };
+    ids.push_back(engine.submit(std::move(r)));
+  }
+  engine.run();
+  for (size_t i = 0; i < requests.size(); ++i) {
+    GenerationResult want;
+    if (requests[i].args) {
+      ArgsPolicy<TransformerSource> args(TransformerSource(model.base()), rm, model.vocab_size(), *requests[i].args);
+      sampling::Sampler sampler(requests[i].sampler, model.vocab_size());
+      want = generate(args, sampler, model.tokenizer(), requests[i].prompts, requests[i].config);
+    } else {
+      want = generate_alone(model, requests[i]);
+    }
+    EXPECT_TRUE(same_result(done.at(ids[i]), want)) << "request " << i;
+  }
+}
+
 TEST(BatchGenerator, BadRequestsAreRefusedAtSubmit) {
   const auto model = family();
   BatchGenerator engine(model, {2, 256}, nullptr);
@@ -243,6 +283,9 @@ TEST(BatchGenerator, BadRequestsAreRefusedAtSubmit) {
   r.samples = 3;
   GENARM_EXPECT_ERROR(engine.submit(r), ErrorCategory::kInvalidArgument, "samples must be in [1, 2]");
   r.samples = 1;
+  r.args = ArgsParams{};
+  GENARM_EXPECT_ERROR(engine.submit(r), ErrorCategory::kInvalidArgument, "ARGS needs a reward model");
+  r.args.reset();
   r.prompts.base = {1, static_cast<int32_t>(model.vocab_size())};
   GENARM_EXPECT_ERROR(engine.submit(r), ErrorCategory::kInvalidArgument, "outside the vocabulary");
   EXPECT_FALSE(engine.step());

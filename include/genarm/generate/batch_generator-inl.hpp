@@ -28,7 +28,9 @@ struct BatchGenerator::Slot {
   bool started = false;           // decoder begun
   bool cancelled = false;
   std::vector<model::SequenceState> states;  // (1 + ARMs): [0] base, [1 + a] ARM a
-  std::unique_ptr<GuidedPolicy<BatchSource>> policy;
+  std::unique_ptr<GuidedPolicy<BatchSource>> policy;  // GenARM (or the base alone)
+  std::unique_ptr<ArgsPolicy<BatchSource>> args;      // or ARGS
+  std::vector<float> rewards;                         // (k) ARGS candidates' rewards this step
   std::unique_ptr<sampling::Sampler> sampler;
   std::unique_ptr<SequenceDecoder> decoder;
   std::vector<int32_t> guide_of_model;  // (1 + ARMs): the policy's guide index of each ARM, -1 if unused
@@ -37,6 +39,7 @@ struct BatchGenerator::Slot {
 
   bool busy() const { return request != nullptr; }
   bool ready() const {
+    if (args) return args->base().ready();
     if (!policy) return false;
     if (!policy->base().ready()) return false;
     for (size_t g = 0; g < policy->num_guides(); ++g) {
@@ -44,10 +47,27 @@ struct BatchGenerator::Slot {
     }
     return true;
   }
+  void release() {
+    request.reset();
+    policy.reset();
+    args.reset();
+    decoder.reset();
+  }
+  // Calls fn(policy) with whichever policy decodes this slot.
+  template <typename Fn>
+  decltype(auto) with_policy(Fn&& fn) {
+    if (args) return fn(*args);
+    return fn(*policy);
+  }
 };
 
-GENARM_INLINE BatchGenerator::BatchGenerator(const GuidedModel& model, BatchOptions options, ThreadPool* pool)
-    : model_(&model), options_(options), pool_(pool) {
+GENARM_INLINE BatchGenerator::BatchGenerator(const GuidedModel& model, BatchOptions options, ThreadPool* pool,
+                                             const model::Transformer* reward_model)
+    : model_(&model), options_(options), pool_(pool), reward_model_(reward_model) {
+  if (reward_model_ != nullptr && !reward_model_->is_reward_model()) {
+    fail(ErrorCategory::kInvalidArgument, reward_model_->name(), " is a ", reward_model_->config().architecture,
+         ", not a trajectory reward model (*ForSequenceClassification with num_labels 1)");
+  }
   if (options_.max_batch < 1) fail(ErrorCategory::kInvalidArgument, "BatchGenerator: max_batch must be >= 1");
   if (options_.max_step_tokens < 1) fail(ErrorCategory::kInvalidArgument, "BatchGenerator: max_step_tokens must be >= 1");
   const size_t models = 1 + model.num_arms();
@@ -84,7 +104,7 @@ GENARM_INLINE uint64_t BatchGenerator::submit(BatchRequest request) {
       if (request.arms[i] == request.arms[j]) fail(ErrorCategory::kInvalidArgument, "ARM ", request.arms[i], " is given twice");
     }
   }
-  if (!request.prompts.guides.empty() && request.prompts.guides.size() != request.arms.size()) {
+  if (!request.args && !request.prompts.guides.empty() && request.prompts.guides.size() != request.arms.size()) {
     fail(ErrorCategory::kInvalidArgument, "got ", request.prompts.guides.size(), " ARM prompts for ",
          request.arms.size(), " ARMs");
   }
@@ -92,6 +112,15 @@ GENARM_INLINE uint64_t BatchGenerator::submit(BatchRequest request) {
     if (request.prompts.guides[i].empty()) fail(ErrorCategory::kInvalidArgument, "the prompt of ARM ", i + 1, " is empty");
   }
   request.guidance.validate(request.arms.size());
+  if (request.args) {
+    request.args->validate();
+    if (reward_model_ == nullptr) fail(ErrorCategory::kInvalidArgument, "ARGS needs a reward model, and none is loaded");
+    if (!request.arms.empty()) fail(ErrorCategory::kInvalidArgument, "an ARGS request takes no ARMs");
+    if (request.samples != 1) fail(ErrorCategory::kInvalidArgument, "an ARGS request takes samples = 1");
+    if (request.prompts.guides.size() > 1) {
+      fail(ErrorCategory::kInvalidArgument, "ARGS takes one reward-model prompt, got ", request.prompts.guides.size());
+    }
+  }
   request.sampler.validate();
   request.config.validate();
   if (request.samples < 1 || static_cast<size_t>(request.samples) > options_.max_batch) {
@@ -134,14 +163,20 @@ GENARM_INLINE void BatchGenerator::start_slot(Slot& slot, const std::shared_ptr<
   slot.reserved = false;
   std::fill(slot.guide_of_model.begin(), slot.guide_of_model.end(), -1);
   BatchSource base(model_->base(), slot.states[0]);
-  std::vector<BatchSource> guides;
-  guides.reserve(spec.arms.size());
-  for (size_t g = 0; g < spec.arms.size(); ++g) {
-    guides.emplace_back(model_->arms()[spec.arms[g]], slot.states[1 + spec.arms[g]]);
-    slot.guide_of_model[1 + spec.arms[g]] = static_cast<int32_t>(g);
+  if (spec.args) {
+    slot.args = std::make_unique<ArgsPolicy<BatchSource>>(std::move(base), *reward_model_, model_->vocab_size(),
+                                                          *spec.args);
+    slot.rewards.assign(slot.args->candidates().size(), 0.0f);
+  } else {
+    std::vector<BatchSource> guides;
+    guides.reserve(spec.arms.size());
+    for (size_t g = 0; g < spec.arms.size(); ++g) {
+      guides.emplace_back(model_->arms()[spec.arms[g]], slot.states[1 + spec.arms[g]]);
+      slot.guide_of_model[1 + spec.arms[g]] = static_cast<int32_t>(g);
+    }
+    slot.policy = std::make_unique<GuidedPolicy<BatchSource>>(std::move(base), std::move(guides), model_->vocab_size(),
+                                                              spec.guidance);
   }
-  slot.policy = std::make_unique<GuidedPolicy<BatchSource>>(std::move(base), std::move(guides), model_->vocab_size(),
-                                                            spec.guidance);
   sampling::SamplerParams params = spec.sampler;
   params.seed = spec.sampler.seed + static_cast<uint64_t>(sample);
   slot.sampler = std::make_unique<sampling::Sampler>(params, model_->vocab_size());
@@ -180,9 +215,7 @@ GENARM_INLINE void BatchGenerator::admit() {
     if (!slot->busy() || !slot->cancelled || slot->started) continue;
     auto request = slot->request;
     const int sample = slot->sample;
-    slot->request.reset();
-    slot->policy.reset();
-    slot->decoder.reset();
+    slot->release();
     GenerationResult result;
     result.stop_reason = StopReason::kCallback;
     if (request->spec.on_done) request->spec.on_done(request->id, sample, std::move(result));
@@ -214,7 +247,7 @@ GENARM_INLINE void BatchGenerator::admit() {
             BatchSource* src = source_of(*slot, m);
             if (src == nullptr) continue;
             const std::vector<int32_t>& prompt =
-                m == 0 || r->spec.prompts.guides.empty()
+                m == 0 || slot->args || r->spec.prompts.guides.empty()
                     ? r->spec.prompts.base
                     : r->spec.prompts.guides[static_cast<size_t>(slot->guide_of_model[m])];
             if (static_cast<int64_t>(prompt.size()) >= src->max_length()) {
@@ -222,7 +255,11 @@ GENARM_INLINE void BatchGenerator::admit() {
                    model_at(m).name(), "'s context of ", src->max_length(), " positions");
             }
           }
-          slot->policy->start(r->spec.prompts.base, r->spec.prompts.guides);
+          if (slot->args) {
+            slot->args->start(r->spec.prompts.base, r->spec.prompts.guides);
+          } else {
+            slot->policy->start(r->spec.prompts.base, r->spec.prompts.guides);
+          }
         } catch (const Error& e) {
           // The other samples were not placed yet: the request fails as a whole.
           fail_slot(*slot, e.what());
@@ -245,6 +282,7 @@ GENARM_INLINE void BatchGenerator::admit() {
 }
 
 GENARM_INLINE BatchSource* BatchGenerator::source_of(Slot& slot, size_t m) {
+  if (slot.args) return m == 0 ? &slot.args->base() : nullptr;
   if (!slot.policy) return nullptr;
   if (m == 0) return &slot.policy->base();
   const int32_t g = slot.guide_of_model[m];
@@ -287,14 +325,10 @@ GENARM_INLINE void BatchGenerator::fork_into(Slot& from, Slot& to, int sample) {
 
 GENARM_INLINE void BatchGenerator::fail_slot(Slot& slot, const std::string& message) {
   auto request = slot.request;
-  slot.request.reset();
-  slot.policy.reset();
+  slot.release();
   // Reserved siblings of the same request are released too.
   for (auto& other : slots_) {
-    if (other->request == request) {
-      other->request.reset();
-      other->policy.reset();
-    }
+    if (other->request == request) other->release();
   }
   if (request->spec.on_error) {
     request->spec.on_error(request->id, message);
@@ -311,14 +345,35 @@ GENARM_INLINE void BatchGenerator::finish(Slot& slot) {
   });
   GenerationResult result = std::move(slot.decoder->result());
   if (slot.cancelled && result.stop_reason != StopReason::kCallback) result.stop_reason = StopReason::kCallback;
-  slot.request.reset();
-  slot.policy.reset();
-  slot.decoder.reset();
+  slot.release();
   {
     std::lock_guard<std::mutex> lock(mutex_);
     ++stats_.completed;
   }
   if (request->spec.on_done) request->spec.on_done(request->id, slot.sample, std::move(result));
+}
+
+// ARGS sequences' candidates, all scored by the reward model in one pass (as siblings of each
+// sequence's RM state).
+GENARM_INLINE void BatchGenerator::score_args() {
+  items_.clear();
+  item_slots_.clear();
+  for (Slot* slot : ready_) {
+    if (!slot->args || !slot->args->needs_scores()) continue;
+    items_.push_back({&slot->args->rm_state(), slot->args->propose(), true, nullptr});
+    item_slots_.push_back(slot);
+  }
+  if (items_.empty()) return;
+  try {
+    reward_model_->forward_batch(items_, rm_workspace_, pool_);
+  } catch (const Error& e) {
+    for (Slot* slot : item_slots_) fail_slot(*slot, e.what());
+    return;
+  }
+  for (Slot* slot : item_slots_) {
+    reward_model_->sibling_rewards(slot->args->rm_state(), slot->rewards);
+    slot->args->score(slot->rewards);
+  }
 }
 
 GENARM_INLINE void BatchGenerator::sample_ready() {
@@ -336,18 +391,20 @@ GENARM_INLINE void BatchGenerator::sample_ready() {
   for (Slot* slot : ready_) {
     if (!slot->started) {
       const auto now = std::chrono::steady_clock::now();
-      slot->decoder->begin(*slot->policy, slot->request->spec.prompts);
+      slot->with_policy([&](auto& policy) { slot->decoder->begin(policy, slot->request->spec.prompts); });
       slot->decoder->result().prefill_seconds = std::chrono::duration<double>(now - slot->request->admitted).count();
       slot->started = true;
     }
   }
+  score_args();
   // Sampling is independent per sequence: side by side on the pool.
   auto body = [&](size_t begin, size_t end) {
     for (size_t i = begin; i < end; ++i) {
       Slot& s = *ready_[i];
       s.error = nullptr;
+      if (!s.busy()) continue;  // failed while its ARGS candidates were scored
       try {
-        s.piece = s.decoder->sample(*s.policy);
+        s.piece = s.with_policy([&](auto& policy) -> const std::string& { return s.decoder->sample(policy); });
       } catch (...) {
         s.error = std::current_exception();
       }
@@ -364,6 +421,7 @@ GENARM_INLINE void BatchGenerator::sample_ready() {
     stats_.batch_rows += ready_.size();
   }
   for (Slot* slot : ready_) {
+    if (!slot->busy()) continue;
     if (slot->error) {
       try {
         std::rethrow_exception(slot->error);
@@ -375,9 +433,12 @@ GENARM_INLINE void BatchGenerator::sample_ready() {
     const auto& spec = slot->request->spec;
     const bool shown = !slot->cancelled && (!spec.on_token || spec.on_token(slot->piece, slot->decoder->result())) &&
                        (slot->piece.empty() || !spec.on_text || spec.on_text(slot->piece));
-    if (slot->decoder->proceed(*slot->policy, shown)) {
-      slot->policy->advance(slot->decoder->token());
-    } else {
+    const bool more = slot->with_policy([&](auto& policy) {
+      if (!slot->decoder->proceed(policy, shown)) return false;
+      policy.advance(slot->decoder->token());
+      return true;
+    });
+    if (!more) {
       finish(*slot);
     }
   }

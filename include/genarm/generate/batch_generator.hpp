@@ -21,6 +21,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -29,6 +30,7 @@
 #include "genarm/generate/generation_config.hpp"
 #include "genarm/generate/generation_result.hpp"
 #include "genarm/generate/generator.hpp"
+#include "genarm/guidance/args_policy.hpp"
 #include "genarm/guidance/guided_model.hpp"
 #include "genarm/sampling/sampler_params.hpp"
 
@@ -38,6 +40,9 @@ struct BatchRequest {
   Prompts prompts;            // the base's prompt, and optionally one per entry of `arms`
   std::vector<size_t> arms;   // which of the model's ARMs guide it (indices); empty: the base alone
   Guidance guidance;          // one weight per entry of `arms` (empty: all 1), beta
+  // Set: decoded by ARGS with the engine's reward model instead (no ARMs; prompts.guides may hold
+  // the reward model's own prompt). Its k candidates of every sequence are scored in one pass.
+  std::optional<ArgsParams> args;
   sampling::SamplerParams sampler;  // its seed is the request's (sample i of N uses seed + i)
   GenerationConfig config;          // eos_token_ids empty: the model's
   int samples = 1;                  // > 1: best-of-N style continuations sharing the prefill
@@ -76,7 +81,9 @@ class BatchGenerator {
   using Options = BatchOptions;
   using Stats = BatchStats;
 
-  explicit BatchGenerator(const GuidedModel& model, BatchOptions options = {}, ThreadPool* pool = nullptr);
+  // `reward_model` (optional, a trajectory RM sharing the tokenizer) serves ARGS requests.
+  explicit BatchGenerator(const GuidedModel& model, BatchOptions options = {}, ThreadPool* pool = nullptr,
+                          const model::Transformer* reward_model = nullptr);
   ~BatchGenerator();
   BatchGenerator(const BatchGenerator&) = delete;
   BatchGenerator& operator=(const BatchGenerator&) = delete;
@@ -107,6 +114,7 @@ class BatchGenerator {
   void start_slot(Slot& slot, const std::shared_ptr<Request>& request, int sample);
   void fork_into(Slot& from, Slot& to, int sample);
   void forward(size_t model_index);
+  void score_args();
   void sample_ready();
   void finish(Slot& slot);
   void fail_slot(Slot& slot, const std::string& message);
@@ -116,6 +124,8 @@ class BatchGenerator {
   const GuidedModel* model_;
   Options options_;
   ThreadPool* pool_;
+  const model::Transformer* reward_model_;
+  model::ForwardWorkspace rm_workspace_;
   std::vector<std::unique_ptr<Slot>> slots_;
   std::vector<model::ForwardWorkspace> workspaces_;  // (1 + ARMs) one per model
   std::vector<model::BatchItem> items_;               // this step's items of one model

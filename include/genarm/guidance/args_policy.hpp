@@ -86,9 +86,19 @@ class ArgsPolicy {
 
   std::span<const float> next_logits() {
     if (!dirty_) return z_;
+    const auto candidates = propose();
+    rm_.forward_siblings(rm_state_, candidates, rewards_);
+    score(rewards_);
+    return z_;
+  }
+
+  // The two halves of next_logits(), for a batch engine that scores the candidates of many
+  // sequences in one reward-model pass: propose() picks this step's candidates (the base's
+  // top-k, best first, ties to the lower id); the caller runs the RM on them as siblings of
+  // rm_state() (Transformer::forward_batch) and passes their rewards to score().
+  std::span<const int32_t> propose() {
     const auto logits = base_.logits().first(vocab_size());
     base_log_normalizer_ = log_sum_exp(logits);
-    // Top-k of the base (ties to the lower id), best first.
     const size_t k = candidates_.size();
     std::vector<int32_t>& order = scratch_;
     for (size_t v = 0; v < order.size(); ++v) order[v] = static_cast<int32_t>(v);
@@ -98,17 +108,24 @@ class ArgsPolicy {
     };
     std::partial_sort(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(k), order.end(), better);
     std::copy_n(order.begin(), k, candidates_.begin());
-    rm_.forward_siblings(rm_state_, candidates_, rewards_);
+    return candidates_;
+  }
+  void score(std::span<const float> rewards) {
+    GENARM_ASSERT(rewards.size() == candidates_.size());
+    if (rewards.data() != rewards_.data()) std::copy(rewards.begin(), rewards.end(), rewards_.begin());
+    const auto logits = base_.logits();
     std::fill(z_.begin(), z_.end(), kNegInf);
-    for (size_t j = 0; j < k; ++j) {
+    for (size_t j = 0; j < candidates_.size(); ++j) {
       const size_t c = static_cast<size_t>(candidates_[j]);
       z_[c] = static_cast<float>(static_cast<double>(logits[c]) - base_log_normalizer_ +
                                  static_cast<double>(params_.w) * rewards_[j]);
     }
     z_log_normalizer_valid_ = false;
     dirty_ = false;
-    return z_;
   }
+  bool needs_scores() const { return dirty_; }
+  model::SequenceState& rm_state() { return rm_state_; }
+  const model::Transformer& reward_model() const { return rm_; }
 
   void advance(int32_t token) {
     if (token < 0 || static_cast<size_t>(token) >= vocab_size()) {
