@@ -82,5 +82,29 @@ TEST(ArmReward, RejectsBadInput) {
                       ErrorCategory::kInvalidArgument, "response token 5000");
 }
 
+TEST(ArmReward, BatchedScoresEqualScoringOneAtATime) {
+  const auto model = fixture_model("llama-tiny-arm");
+  std::vector<std::vector<int32_t>> prompts, responses;
+  for (int i = 0; i < 7; ++i) {
+    prompts.push_back({1});
+    for (int j = 0; j < i % 4; ++j) prompts.back().push_back(10 + 3 * i + j);
+    responses.emplace_back();
+    for (int j = 0; j < (i * 5) % 9; ++j) responses.back().push_back(20 + 7 * j + i);  // one empty response
+  }
+  std::vector<ScoreItem> items;
+  for (size_t i = 0; i < prompts.size(); ++i) items.push_back({prompts[i], responses[i]});
+  const auto batched = arm_scores(model, items, static_cast<size_t>(model.vocab_size()));
+  ASSERT_EQ(batched.size(), items.size());
+  TransformerSource one(model);
+  for (size_t i = 0; i < items.size(); ++i) {
+    const auto want = arm_score(one, prompts[i], responses[i], static_cast<size_t>(model.vocab_size()));
+    EXPECT_EQ(batched[i].token_logprobs, want.token_logprobs) << i;
+    EXPECT_EQ(batched[i].reward, want.reward) << i;
+  }
+  const std::vector<int32_t> empty;
+  const std::vector<ScoreItem> bad{{empty, responses[1]}};
+  GENARM_EXPECT_ERROR(arm_scores(model, bad, 10), ErrorCategory::kInvalidArgument, "the prompt is empty");
+}
+
 }  // namespace
 }  // namespace genarm
