@@ -4,12 +4,12 @@
 //
 // Layers (each includes only the layers before it):
 //   core      errors, numerics, threads, RNG, UTF-8
-//   io        safetensors (memory-mapped), config.json, JSON / JSON Lines
+//   io        safetensors and PyTorch .bin (memory-mapped), config.json, JSON / JSON Lines
 //   tokenizer Hugging Face tokenizer.json: BPE, normalizers, pre-tokenizers, decoders, streaming
 //   model     the transformer (Llama, Mistral, Qwen2, GPT-2; reward-model heads)
 //   sampling  the sampler chain (temperature, top-k, top-p, min-p, typical, penalties, ...)
 //   guidance  logit sources, the GenARM combination, guided policies, ARM rewards, baselines
-//   generate  the decoding loop: streaming, stop strings, EOS, per-token details
+//   generate  the decoding loop (one sequence, or batches: BatchGenerator), streaming, stop strings
 //   eval      sentiment scoring and plots for evaluations
 #pragma once
 
@@ -23,6 +23,7 @@
 #include "genarm/io/model_config.hpp"
 #include "genarm/io/safetensors.hpp"
 #include "genarm/io/safetensors_writer.hpp"
+#include "genarm/io/torch_checkpoint.hpp"
 #include "genarm/tokenizer/stream_decoder.hpp"
 #include "genarm/tokenizer/tokenizer.hpp"
 #include "genarm/model/synthetic.hpp"
@@ -33,6 +34,8 @@
 #include "genarm/guidance/guided_model.hpp"
 #include "genarm/guidance/guided_policy.hpp"
 #include "genarm/guidance/logit_source.hpp"
+#include "genarm/guidance/transformer_source.hpp"
+#include "genarm/generate/batch_generator.hpp"
 #include "genarm/generate/generator.hpp"
 #include "genarm/generate/result_json.hpp"
 #include "genarm/eval/afinn.hpp"

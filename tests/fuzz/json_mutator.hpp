@@ -27,6 +27,8 @@
 #include <string_view>
 #include <vector>
 
+#include "genarm/io/json.hpp"
+
 extern "C" size_t LLVMFuzzerMutate(uint8_t* data, size_t size, size_t max_size);
 
 namespace genarm::fuzz {
@@ -38,8 +40,13 @@ class JsonMutator {
   size_t mutate(uint8_t* data, size_t size, size_t max_size, unsigned int seed) const {
     std::minstd_rand rng(seed);
     if (rng() % 4 == 0) return LLVMFuzzerMutate(data, size, max_size);
-    nlohmann::json doc = nlohmann::json::parse(data, data + size, nullptr, /*allow_exceptions=*/false);
-    if (doc.is_discarded()) return LLVMFuzzerMutate(data, size, max_size);
+    // Bounded like every parse of untrusted JSON (a deep document cannot overflow the stack here).
+    nlohmann::json doc;
+    try {
+      doc = io::parse_json(std::string_view(reinterpret_cast<const char*>(data), size), "fuzz input");
+    } catch (const Error&) {
+      return LLVMFuzzerMutate(data, size, max_size);
+    }
     const int rounds = 1 + static_cast<int>(rng() % 3);
     for (int r = 0; r < rounds; ++r) {
       std::vector<nlohmann::json*> nodes;

@@ -11,6 +11,7 @@
 
 #include "dictionaries.hpp"
 #include "fuzz_support.hpp"
+#include "genarm/io/json.hpp"
 #include "genarm/io/model_config.hpp"
 #include "json_mutator.hpp"
 
@@ -20,8 +21,13 @@ extern "C" size_t LLVMFuzzerCustomMutator(uint8_t* data, size_t size, size_t max
 }
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  const nlohmann::json json = nlohmann::json::parse(data, data + size, nullptr, /*allow_exceptions=*/false);
-  if (json.is_discarded()) return 0;
+  // The production path: size and nesting bounded before nlohmann parses (io::parse_json).
+  nlohmann::json json;
+  try {
+    json = genarm::io::parse_json(std::string_view(reinterpret_cast<const char*>(data), size), "config.json");
+  } catch (const genarm::Error&) {
+    return 0;
+  }
   genarm::io::ModelConfig c;
   if (!genarm::fuzz::accepts("parse_model_config",
                              [&] { c = genarm::io::parse_model_config(json, "config.json"); })) {

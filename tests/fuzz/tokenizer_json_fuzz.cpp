@@ -13,6 +13,7 @@
 
 #include "dictionaries.hpp"
 #include "fuzz_support.hpp"
+#include "genarm/io/json.hpp"
 #include "json_mutator.hpp"
 #include "tokenizer_checks.hpp"
 
@@ -33,8 +34,13 @@ extern "C" size_t LLVMFuzzerCustomMutator(uint8_t* data, size_t size, size_t max
 }
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  const nlohmann::json json = nlohmann::json::parse(data, data + size, nullptr, /*allow_exceptions=*/false);
-  if (json.is_discarded()) return 0;
+  // The production path: size and nesting bounded before nlohmann parses (io::parse_json).
+  nlohmann::json json;
+  try {
+    json = genarm::io::parse_json(std::string_view(reinterpret_cast<const char*>(data), size), "tokenizer.json");
+  } catch (const genarm::Error&) {
+    return 0;
+  }
   std::optional<genarm::Tokenizer> loaded;
   if (!genarm::fuzz::accepts("Tokenizer::from_json", [&] { loaded = genarm::Tokenizer::from_json(json); })) {
     return 0;

@@ -366,8 +366,10 @@ TEST(Tokenizer, FromFileAcceptsAFileOrAFolder) {
   TempDir tmp("tok");
   GENARM_EXPECT_ERROR(Tokenizer::from_file(tmp.path()), ErrorCategory::kIo, "no tokenizer.json in directory");
   GENARM_EXPECT_ERROR(Tokenizer::from_file(tmp / "missing.json"), ErrorCategory::kIo, "missing.json");
+  write_file(tmp / "tokenizer.json", std::string(200000, '['));  // once a stack overflow
+  GENARM_EXPECT_ERROR(Tokenizer::from_file(tmp.path()), ErrorCategory::kFormat, "nested deeper than");
   write_file(tmp / "tokenizer.json", "{\"model\": [1, 2,");
-  GENARM_EXPECT_ERROR(Tokenizer::from_file(tmp.path()), ErrorCategory::kFormat, "tokenizer.json: invalid JSON");
+  GENARM_EXPECT_ERROR(Tokenizer::from_file(tmp.path()), ErrorCategory::kFormat, "tokenizer.json: not valid JSON");
   write_file(tmp / "tokenizer.json", R"({"model": {"type": "BPE", "vocab": {"a": 0}, "merges": [7]}})");
   GENARM_EXPECT_ERROR(Tokenizer::from_file(tmp.path()), ErrorCategory::kTokenizer,
                       (tmp / "tokenizer.json").string() + ": model.merges[0]: expected a string or a pair of strings");

@@ -81,17 +81,8 @@ GENARM_INLINE Tokenizer Tokenizer::from_file(const std::filesystem::path& json_o
       fail(ErrorCategory::kIo, "no tokenizer.json in directory '", json_or_dir.string(), "'");
     }
   }
-  std::ifstream in(path, std::ios::binary);
-  if (!in) fail(ErrorCategory::kIo, "cannot open tokenizer file '", path.string(), "'");
-  std::ostringstream bytes;
-  bytes << in.rdbuf();
-  if (in.bad()) fail(ErrorCategory::kIo, "cannot read tokenizer file '", path.string(), "'");
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(bytes.str());
-  } catch (const nlohmann::json::exception& e) {
-    fail(ErrorCategory::kFormat, path.string(), ": invalid JSON: ", e.what());
-  }
+  // Size and nesting bounded before parsing (a hostile tokenizer.json cannot exhaust the stack).
+  const nlohmann::json j = io::read_json_file(path);
   return from_json(j, path.string());
 }
 
