@@ -238,6 +238,22 @@ b
 cx
 y)J"},
 
+    // generators, views, ranges and Markup
+    {R"J({{ x.items() }} {{ x.keys() }} {{ x.values() }} {{ range(3) }} {{ range(1, 5, 2) }} {{ range(3)[1] }} {{ range(5)[1:3] }} {{ x.items()|length }} {{ range(3)|length }})J", R"J({"x": {"a": 1, "b": [1, 2]}})J",
+     R"J(dict_items([('a', 1), ('b', [1, 2])]) dict_keys(['a', 'b']) dict_values([1, [1, 2]]) range(0, 3) range(1, 5, 2) 1 range(1, 3) 2 3)J"},
+    {R"J({% set g = [1, 2, 3]|select('odd') %}{{ g|list }}{{ g|list }}|{% if []|select %}always true{% endif %}|{% set h = [1, 2, 3]|map('string') %}{{ h|first }}{{ h|list }})J", R"J({})J",
+     R"J([1, 3][]|always true|1['2', '3'])J"},
+    {R"J({{ range(3) == range(3) }} {{ 'a' in x.keys() }} {{ 2 in range(3) }} {{ x.items() is sequence }} {{ range(3) is sequence }} {{ [1]|map('string') is sequence }} {{ x.items() == x.items() }})J", R"J({"x": {"a": 1, "b": [1, 2]}})J",
+     R"J(True True True False True False True)J"},
+    {R"J({% for k, v in x.items() %}{{ k }}{{ v }}{% endfor %} {% for v in [1, 2, 3]|select('odd') %}{{ loop.index }}/{{ loop.length }} {% endfor %}{{ x.items()|reverse|list }} {{ range(3)|reverse|list }})J", R"J({"x": {"a": 1, "b": [1, 2]}})J",
+     R"J(a1b[1, 2] 1/2 2/2 [('b', [1, 2]), ('a', 1)] [2, 1, 0])J"},
+    {R"J({{ '<a>'|safe + '<b>' }} {{ '<b>' + '<a>'|safe }} {{ '<a>'|e }} {{ '<a>'|safe|e }} {{ '<a>'|safe ~ '<b>' }} {{ ('<a>'|safe).upper() }} {{ 'x'|safe is escaped }} {{ ('%s'|safe) % '<' }} {{ ('<'|safe) * 2 }})J", R"J({})J",
+     R"J(<a>&lt;b&gt; &lt;b&gt;<a> &lt;a&gt; <a> <a><b> <A> True &lt; <<)J"},
+    {R"J({{ ('a<'|safe).replace('a', '<') }} {{ ('x'|safe).join(['<', '>']) }} {{ ('<a>'|safe)[0] + '<' }} {{ ('<b> '|safe)|trim + '<' }} {{ ('<b>'|safe)|upper + '&' }} {{ '<'|forceescape }} {{ [('<'|safe)] }})J", R"J({})J",
+     R"J(&lt;< &lt;x&gt; <&lt; <b>&lt; <B>&amp; &lt; [Markup('<')])J"},
+    {R"J({{ 2.5|selectattr('x') is iterable }} {% set unused = 3|reject('none') %}ok)J", R"J({})J",
+     R"J(True ok)J"},
+
 };
 
 TEST(JinjaTemplate, RendersLikeJinja2) {
@@ -349,6 +365,13 @@ TEST(JinjaErrors, RuntimeErrorsMatchPython) {
   EXPECT_EQ(error_of("{% for x in none %}{% endfor %}"), "chat template:1:13: TypeError: 'NoneType' object is not iterable");
   EXPECT_EQ(error_of("{% set a, b = [1] %}"), "chat template:1:4: ValueError: not enough values to unpack (expected 2, got 1)");
   EXPECT_EQ(error_of("{{ x|tojson }}"), "chat template:1:6: TypeError: Object of type Undefined is not JSON serializable");
+  // What jinja2's filters return are generators, which json.dumps refuses (list them first).
+  EXPECT_EQ(error_of("{{ [{'a': 1}]|map(attribute='a')|tojson }}"),
+            "chat template:1:34: TypeError: Object of type generator is not JSON serializable");
+  EXPECT_EQ(error_of("{{ [1]|select|length }}"), "chat template:1:15: TypeError: object of type 'generator' has no len()");
+  EXPECT_EQ(error_of("{{ [1]|select|last }}"), "chat template:1:15: TypeError: 'generator' object is not reversible");
+  // A generator's errors come when it is iterated.
+  EXPECT_EQ(error_of("{% set g = 5|map('upper') %}{{ g|list }}"), "chat template:1:34: TypeError: 'int' object is not iterable");
   EXPECT_EQ(error_of("{{ 'x' if false }}{{ ('x' if false).y }}"),
             "chat template:1:23: UndefinedError: the inline if-expression on line 1 evaluated to false and no else "
             "section was defined.");

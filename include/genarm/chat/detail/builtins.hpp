@@ -47,17 +47,25 @@ inline Value ignore_case(const Value& v) { return v.is_string() ? Value(py_lower
 
 // ---- string filters -------------------------------------------------------------------
 
+// jinja2's soft_str: a str (Markup included) as it is, anything else through str().
+inline Value soft_str_value(const Value& in) { return in.is_string() ? in : Value(py_str(in)); }
+
+// A result of str methods on soft_str(input): Markup when the input was.
+inline Value like_input(const Value& in, std::string s) {
+  return in.is_markup() ? Value::markup(std::move(s)) : Value(std::move(s));
+}
+
 inline Value f_upper(Renderer&, const Value& in, CallArgs& args) {
   expect_no_args("upper", args);
-  return Value(py_upper(soft_str(in)));
+  return like_input(in, py_upper(soft_str(in)));
 }
 inline Value f_lower(Renderer&, const Value& in, CallArgs& args) {
   expect_no_args("lower", args);
-  return Value(py_lower(soft_str(in)));
+  return like_input(in, py_lower(soft_str(in)));
 }
 inline Value f_capitalize(Renderer&, const Value& in, CallArgs& args) {
   expect_no_args("capitalize", args);
-  return Value(py_capitalize(soft_str(in)));
+  return like_input(in, py_capitalize(soft_str(in)));
 }
 
 // jinja2's title: each run of characters between "-", whitespace, "(", "{", "[" or "<" gets its
@@ -85,7 +93,7 @@ inline Value f_title(Renderer&, const Value& in, CallArgs& args) {
 inline Value f_trim(Renderer&, const Value& in, CallArgs& args) {
   ArgParser a("trim", args, {"chars"});
   const std::optional<std::string> chars = a.get_string(0);
-  return Value(py_strip(soft_str(in), StripSide::kBoth, chars ? &*chars : nullptr));
+  return like_input(in, py_strip(soft_str(in), StripSide::kBoth, chars ? &*chars : nullptr));
 }
 
 inline Value f_replace(Renderer&, const Value& in, CallArgs& args) {
@@ -122,7 +130,7 @@ inline Value f_indent(Renderer&, const Value& in, CallArgs& args) {
     }
   }
   if (a.get_bool(1, false)) rv = indention + rv;
-  return Value(std::move(rv));
+  return like_input(in, std::move(rv));
 }
 
 inline Value f_center(Renderer& r, const Value& in, CallArgs& args) {
@@ -130,7 +138,7 @@ inline Value f_center(Renderer& r, const Value& in, CallArgs& args) {
   const int64_t width = a.get_int(0, 80);
   CallArgs inner;
   inner.positional.push_back(Value(width));
-  Value s(soft_str(in));
+  const Value s = soft_str_value(in);
   return get_attr(s, "center").as_callable().fn(r, inner);
 }
 
@@ -143,7 +151,12 @@ inline Value f_truncate(Renderer&, const Value& in, CallArgs& args) {
   const int64_t end_len = static_cast<int64_t>(code_point_count(end));
   if (length < end_len) raise(ErrorCategory::kInvalidArgument, "AssertionError: expected length >= ", end_len, ", got ", length);
   if (leeway < 0) raise(ErrorCategory::kInvalidArgument, "AssertionError: expected leeway >= 0, got ", leeway);
-  if (!in.is_string()) py_len(in);  // Python's len() error for non-strings
+  if (!in.is_string()) {
+    // A list (or anything with a len()) short enough comes back as it is; a longer one would
+    // be sliced and joined with a str, which Python refuses.
+    if (py_len(in) <= length + leeway) return in;
+    raise_type_error("TypeError: can only concatenate ", type_name(in), " (not \"str\") to ", type_name(in));
+  }
   const std::string s = soft_str(in);
   const std::vector<char32_t> cps = to_code_points(s);
   if (static_cast<int64_t>(cps.size()) <= length + leeway) return Value(s);
@@ -167,35 +180,26 @@ inline Value f_wordcount(Renderer&, const Value& in, CallArgs& args) {
   return Value(n);
 }
 
-inline std::string html_escape(const std::string& s) {
-  std::string out;
-  out.reserve(s.size());
-  for (const char c : s) {
-    switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&#34;"; break;
-      case '\'': out += "&#39;"; break;
-      default: out.push_back(c);
-    }
-  }
-  return out;
-}
-
+// escape: Markup stays as it is, anything else is escaped into Markup.
 inline Value f_escape(Renderer&, const Value& in, CallArgs& args) {
   expect_no_args("escape", args);
-  return Value(html_escape(soft_str(in)));
+  if (in.is_markup()) return in;
+  return Value::markup(markup_escape(soft_str(in)));
+}
+
+inline Value f_forceescape(Renderer&, const Value& in, CallArgs& args) {
+  expect_no_args("forceescape", args);
+  return Value::markup(markup_escape(soft_str(in)));
 }
 
 inline Value f_safe(Renderer&, const Value& in, CallArgs& args) {
   expect_no_args("safe", args);
-  return Value(soft_str(in));
+  return Value::markup(soft_str(in));
 }
 
 inline Value f_string(Renderer&, const Value& in, CallArgs& args) {
   expect_no_args("string", args);
-  return Value(soft_str(in));
+  return soft_str_value(in);
 }
 
 inline Value f_format(Renderer&, const Value& in, CallArgs& args) {
@@ -205,9 +209,9 @@ inline Value f_format(Renderer&, const Value& in, CallArgs& args) {
   if (!args.named.empty()) {
     DictData d;
     for (auto& [k, v] : args.named) d.set(Value(k), v);
-    return Value(py_percent_format(soft_str(in), Value::dict(std::move(d))));
+    return percent_format(soft_str_value(in), Value::dict(std::move(d)));
   }
-  return Value(py_percent_format(soft_str(in), Value::tuple(args.positional)));
+  return percent_format(soft_str_value(in), Value::tuple(args.positional));
 }
 
 // ---- Hugging Face's tojson ---------------------------------------------------------------
@@ -262,6 +266,12 @@ inline Value f_first(Renderer&, const Value& in, CallArgs& args) {
     if (in.as_string().empty()) return Value::undefined("No first item, sequence was empty.");
     return Value(utf8::encode(utf8::decode(in.as_string(), 0).code_point));
   }
+  if (in.is_iterator() && in.as_iterator().one_shot()) {  // next() takes one item
+    IteratorData& it = in.as_iterator();
+    it.materialize();
+    if (it.position >= it.items.size()) return Value::undefined("No first item, sequence was empty.");
+    return it.items[it.position++];
+  }
   const ValueList items = iterate(in);
   if (items.empty()) return Value::undefined("No first item, sequence was empty.");
   return items.front();
@@ -269,6 +279,14 @@ inline Value f_first(Renderer&, const Value& in, CallArgs& args) {
 
 inline Value f_last(Renderer&, const Value& in, CallArgs& args) {
   expect_no_args("last", args);
+  // reversed(): sequences, dicts, views and ranges; not generators or scalars.
+  const bool reversible = in.is_undefined() || in.is_string() || in.is_sequence() || in.is_dict() ||
+                          (in.is_iterator() && !in.as_iterator().one_shot());
+  if (!reversible) raise_type_error("TypeError: '", type_name(in), "' object is not reversible");
+  if (in.is_string()) {
+    if (in.as_string().empty()) return Value::undefined("No last item, sequence was empty.");
+    return like_input(in, from_code_points(to_code_points(in.as_string()), code_point_count(in.as_string()) - 1));
+  }
   const ValueList items = iterate(in);
   if (items.empty()) return Value::undefined("No last item, sequence was empty.");
   return items.back();
@@ -279,11 +297,31 @@ inline Value f_reverse(Renderer&, const Value& in, CallArgs& args) {
   if (in.is_string()) {
     std::vector<char32_t> cps = to_code_points(in.as_string());
     std::reverse(cps.begin(), cps.end());
-    return Value(from_code_points(cps));
+    return like_input(in, from_code_points(cps));
   }
+  // reversed(value) where Python has it (an iterator), else list(value) reversed.
+  std::string type;
+  switch (in.kind()) {
+    case ValueKind::kList: type = "list_reverseiterator"; break;
+    case ValueKind::kTuple:
+    case ValueKind::kUndefined: type = "reversed"; break;
+    case ValueKind::kDict: type = "dict_reversekeyiterator"; break;
+    case ValueKind::kIterator:
+      switch (in.as_iterator().kind) {
+        case IteratorData::Kind::kRange: type = "range_iterator"; break;
+        case IteratorData::Kind::kDictItems: type = "dict_reverseitemiterator"; break;
+        case IteratorData::Kind::kDictKeys: type = "dict_reversekeyiterator"; break;
+        case IteratorData::Kind::kDictValues: type = "dict_reversevalueiterator"; break;
+        default: break;
+      }
+      break;
+    default: break;
+  }
+  if (!is_iterable(in)) raise(ErrorCategory::kInvalidArgument, "FilterArgumentError: argument must be iterable");
   ValueList items = iterate(in);
   std::reverse(items.begin(), items.end());
-  return Value::list(std::move(items));
+  if (type.empty()) return Value::list(std::move(items));
+  return make_iterator(IteratorData::Kind::kReverseIterator, type, std::move(items));
 }
 
 inline Value f_join(Renderer&, const Value& in, CallArgs& args) {
@@ -307,13 +345,17 @@ inline Value f_default(Renderer&, const Value& in, CallArgs& args) {
   return in;
 }
 
+// The filters jinja2 writes as generators (items, unique, batch, slice, map, select, reject,
+// selectattr, rejectattr) compute their items, and raise their errors, when first iterated.
 inline Value f_items(Renderer&, const Value& in, CallArgs& args) {
   expect_no_args("items", args);
-  if (in.is_undefined()) return Value::list({});
-  if (!in.is_dict()) raise_type_error("TypeError: Can only get item pairs from a mapping.");
-  ValueList out;
-  for (const auto& [k, v] : in.as_dict().items) out.push_back(Value::tuple({k, v}));
-  return Value::list(std::move(out));
+  return make_lazy_generator([in] {
+      if (in.is_undefined()) return ValueList{};
+      if (!in.is_dict()) raise_type_error("TypeError: Can only get item pairs from a mapping.");
+      ValueList out;
+      for (const auto& [k, v] : in.as_dict().items) out.push_back(Value::tuple({k, v}));
+      return out;
+  });
 }
 
 inline Value f_dictsort(Renderer&, const Value& in, CallArgs& args) {
@@ -323,7 +365,8 @@ inline Value f_dictsort(Renderer&, const Value& in, CallArgs& args) {
   if (by != "key" && by != "value") {
     raise(ErrorCategory::kInvalidArgument, "FilterArgumentError: You can only sort by either \"key\" or \"value\"");
   }
-  if (!in.is_dict()) raise_type_error("TypeError: dictsort expects a mapping, not ", type_name(in));
+  if (in.is_undefined()) in.fail_undefined();
+  if (!in.is_dict()) raise_type_error("AttributeError: '", type_name(in), "' object has no attribute 'items'");
   std::vector<std::pair<Value, Value>> items = in.as_dict().items;
   const size_t pos = by == "key" ? 0 : 1;
   const bool reverse = a.get_bool(2, false);
@@ -377,25 +420,27 @@ inline Value f_unique(Renderer&, const Value& in, CallArgs& args) {
   ArgParser a("unique", args, {"case_sensitive", "attribute"});
   const bool case_sensitive = a.get_bool(0, false);
   const std::vector<Value> parts = attribute_parts(a.get(1, Value::none()));
-  ValueList seen;
-  ValueList out;
-  for (const Value& item : iterate(in)) {
-    Value key = parts.empty() ? item : lookup_parts(item, parts);
-    if (!case_sensitive) key = ignore_case(key);
-    if (!is_hashable(key)) raise_type_error("TypeError: unhashable type: '", type_name(key), "'");
-    bool found = false;
-    for (const Value& s : seen) {
-      if (equals(s, key)) {
-        found = true;
-        break;
+  return make_lazy_generator([in, case_sensitive, parts] {
+    ValueList seen;
+    ValueList out;
+    for (const Value& item : iterate(in)) {
+      Value key = parts.empty() ? item : lookup_parts(item, parts);
+      if (!case_sensitive) key = ignore_case(key);
+      if (!is_hashable(key)) raise_type_error("TypeError: unhashable type: '", type_name(key), "'");
+      bool found = false;
+      for (const Value& s : seen) {
+        if (equals(s, key)) {
+          found = true;
+          break;
+        }
+      }
+      if (!found) {
+        seen.push_back(key);
+        out.push_back(item);
       }
     }
-    if (!found) {
-      seen.push_back(key);
-      out.push_back(item);
-    }
-  }
-  return Value::list(std::move(out));
+    return out;
+  });
 }
 
 inline Value min_or_max(const Value& in, CallArgs& args, bool want_max) {
@@ -412,7 +457,8 @@ inline Value min_or_max(const Value& in, CallArgs& args, bool want_max) {
   Value best_key = key(items[0]);
   for (size_t i = 1; i < items.size(); ++i) {
     Value k = key(items[i]);
-    if (want_max ? less_than(best_key, k) : less_than(k, best_key)) {
+    // Python's max() asks key > best, min() key < best (which shows in TypeError messages).
+    if (ordered(k, best_key, want_max ? Order::kGt : Order::kLt)) {
       best = i;
       best_key = std::move(k);
     }
@@ -438,22 +484,24 @@ inline Value f_batch(Renderer&, const Value& in, CallArgs& args) {
   if (!a.has(0)) a.required(0);
   if (linecount <= 0) raise(ErrorCategory::kInvalidArgument, "ValueError: batch: linecount must be positive");
   const Value fill = a.get(1, Value::none());
-  ValueList out;
-  ValueList current;
-  for (const Value& item : iterate(in)) {
-    if (static_cast<int64_t>(current.size()) == linecount) {
+  return make_lazy_generator([in, linecount, fill] {
+    ValueList out;
+    ValueList current;
+    for (const Value& item : iterate(in)) {
+      if (static_cast<int64_t>(current.size()) == linecount) {
+        out.push_back(Value::list(std::move(current)));
+        current.clear();
+      }
+      current.push_back(item);
+    }
+    if (!current.empty()) {
+      if (!fill.is_none()) {
+        while (static_cast<int64_t>(current.size()) < linecount) current.push_back(fill);
+      }
       out.push_back(Value::list(std::move(current)));
-      current.clear();
     }
-    current.push_back(item);
-  }
-  if (!current.empty()) {
-    if (!fill.is_none()) {
-      while (static_cast<int64_t>(current.size()) < linecount) current.push_back(fill);
-    }
-    out.push_back(Value::list(std::move(current)));
-  }
-  return Value::list(std::move(out));
+    return out;
+  });
 }
 
 inline Value f_slice(Renderer&, const Value& in, CallArgs& args) {
@@ -463,89 +511,95 @@ inline Value f_slice(Renderer&, const Value& in, CallArgs& args) {
   if (slices <= 0) raise(ErrorCategory::kInvalidArgument, "ZeroDivisionError: integer division or modulo by zero");
   check_built_size(static_cast<size_t>(slices), "slice");
   const Value fill = a.get(1, Value::none());
-  const ValueList seq = iterate(in);
-  const int64_t length = static_cast<int64_t>(seq.size());
-  const int64_t per = length / slices;
-  const int64_t extra = length % slices;
-  int64_t offset = 0;
-  ValueList out;
-  for (int64_t n = 0; n < slices; ++n) {
-    const int64_t start = offset + n * per;
-    if (n < extra) ++offset;
-    const int64_t end = offset + (n + 1) * per;
-    ValueList part(seq.begin() + start, seq.begin() + end);
-    if (!fill.is_none() && n >= extra) part.push_back(fill);
-    out.push_back(Value::list(std::move(part)));
-  }
-  return Value::list(std::move(out));
+  return make_lazy_generator([in, slices, fill] {
+    const ValueList seq = iterate(in);
+    const int64_t length = static_cast<int64_t>(seq.size());
+    const int64_t per = length / slices;
+    const int64_t extra = length % slices;
+    int64_t offset = 0;
+    ValueList out;
+    for (int64_t n = 0; n < slices; ++n) {
+      const int64_t start = offset + n * per;
+      if (n < extra) ++offset;
+      const int64_t end = offset + (n + 1) * per;
+      ValueList part(seq.begin() + start, seq.begin() + end);
+      if (!fill.is_none() && n >= extra) part.push_back(fill);
+      out.push_back(Value::list(std::move(part)));
+    }
+    return out;
+  });
 }
 
-inline Value f_map(Renderer& r, const Value& in, CallArgs& args) {
-  ValueList out;
-  if (!truthy(in)) return Value::list({});
-  if (args.positional.empty()) {
-    Value attribute;
-    Value fallback = Value::none();
-    bool has_attribute = false;
-    for (auto& [k, v] : args.named) {
-      if (k == "attribute") {
-        attribute = v;
-        has_attribute = true;
-      } else if (k == "default") {
-        fallback = v;
-      } else {
-        raise(ErrorCategory::kInvalidArgument, "FilterArgumentError: Unexpected keyword argument '", k, "'");
+inline Value f_map(Renderer& r, const Value& in, CallArgs& call_args) {
+  return make_lazy_generator([&r, in, args = call_args]() mutable {
+    ValueList out;
+    if (!truthy(in)) return out;
+    if (args.positional.empty()) {
+      Value attribute;
+      Value fallback = Value::none();
+      bool has_attribute = false;
+      for (auto& [k, v] : args.named) {
+        if (k == "attribute") {
+          attribute = v;
+          has_attribute = true;
+        } else if (k == "default") {
+          fallback = v;
+        } else {
+          raise(ErrorCategory::kInvalidArgument, "FilterArgumentError: Unexpected keyword argument '", k, "'");
+        }
       }
+      if (!has_attribute) raise(ErrorCategory::kInvalidArgument, "FilterArgumentError: map requires a filter argument");
+      const std::vector<Value> parts = attribute_parts(attribute);
+      for (const Value& item : iterate(in)) {
+        out.push_back(lookup_parts(item, parts, fallback.is_none() ? nullptr : &fallback));
+      }
+      return out;
     }
-    if (!has_attribute) raise(ErrorCategory::kInvalidArgument, "FilterArgumentError: map requires a filter argument");
-    const std::vector<Value> parts = attribute_parts(attribute);
+    const Value name = args.positional[0];
+    if (!name.is_string()) raise_type_error("TypeError: map: the filter name must be a string");
+    CallArgs rest;
+    rest.positional.assign(args.positional.begin() + 1, args.positional.end());
+    rest.named = args.named;
     for (const Value& item : iterate(in)) {
-      out.push_back(lookup_parts(item, parts, fallback.is_none() ? nullptr : &fallback));
+      CallArgs each = rest;
+      out.push_back(r.apply_filter(name.as_string(), item, each));
     }
-    return Value::list(std::move(out));
-  }
-  const Value name = args.positional[0];
-  if (!name.is_string()) raise_type_error("TypeError: map: the filter name must be a string");
-  CallArgs rest;
-  rest.positional.assign(args.positional.begin() + 1, args.positional.end());
-  rest.named = args.named;
-  for (const Value& item : iterate(in)) {
-    CallArgs each = rest;
-    out.push_back(r.apply_filter(name.as_string(), item, each));
-  }
-  return Value::list(std::move(out));
+    return out;
+  });
 }
 
-inline Value select_or_reject(Renderer& r, const Value& in, CallArgs& args, bool select, bool by_attribute) {
-  ValueList out;
-  if (!truthy(in)) return Value::list({});
-  size_t off = 0;
-  std::vector<Value> parts;
-  if (by_attribute) {
-    if (args.positional.empty()) raise(ErrorCategory::kInvalidArgument, "FilterArgumentError: Missing parameter for attribute name");
-    parts = attribute_parts(args.positional[0]);
-    off = 1;
-  }
-  std::optional<std::string> test;
-  CallArgs rest;
-  if (args.positional.size() > off) {
-    if (!args.positional[off].is_string()) raise_type_error("TypeError: the test name must be a string");
-    test = args.positional[off].as_string();
-    rest.positional.assign(args.positional.begin() + static_cast<std::ptrdiff_t>(off + 1), args.positional.end());
-  }
-  rest.named = args.named;
-  for (const Value& item : iterate(in)) {
-    const Value probe = by_attribute ? lookup_parts(item, parts) : item;
-    bool ok;
-    if (test) {
-      CallArgs each = rest;
-      ok = r.apply_test(*test, probe, each);
-    } else {
-      ok = truthy(probe);
+inline Value select_or_reject(Renderer& r, const Value& in, CallArgs& call_args, bool select, bool by_attribute) {
+  return make_lazy_generator([&r, in, args = call_args, select, by_attribute]() mutable {
+    ValueList out;
+    if (!truthy(in)) return out;
+    size_t off = 0;
+    std::vector<Value> parts;
+    if (by_attribute) {
+      if (args.positional.empty()) raise(ErrorCategory::kInvalidArgument, "FilterArgumentError: Missing parameter for attribute name");
+      parts = attribute_parts(args.positional[0]);
+      off = 1;
     }
-    if (ok == select) out.push_back(item);
-  }
-  return Value::list(std::move(out));
+    std::optional<std::string> test;
+    CallArgs rest;
+    if (args.positional.size() > off) {
+      if (!args.positional[off].is_string()) raise_type_error("TypeError: the test name must be a string");
+      test = args.positional[off].as_string();
+      rest.positional.assign(args.positional.begin() + static_cast<std::ptrdiff_t>(off + 1), args.positional.end());
+    }
+    rest.named = args.named;
+    for (const Value& item : iterate(in)) {
+      const Value probe = by_attribute ? lookup_parts(item, parts) : item;
+      bool ok;
+      if (test) {
+        CallArgs each = rest;
+        ok = r.apply_test(*test, probe, each);
+      } else {
+        ok = truthy(probe);
+      }
+      if (ok == select) out.push_back(item);
+    }
+    return out;
+  });
 }
 inline Value f_select(Renderer& r, const Value& in, CallArgs& a) { return select_or_reject(r, in, a, true, false); }
 inline Value f_reject(Renderer& r, const Value& in, CallArgs& a) { return select_or_reject(r, in, a, false, false); }
@@ -728,7 +782,6 @@ inline Value f_round(Renderer&, const Value& in, CallArgs& args) {
   if (method != "common" && method != "ceil" && method != "floor") {
     raise(ErrorCategory::kInvalidArgument, "FilterArgumentError: method must be common, ceil or floor");
   }
-  if (in.is_undefined()) in.fail_undefined();
   if (!in.is_number()) raise_type_error("TypeError: type ", type_name(in), " doesn't define __round__ method");
   if (method == "common") {
     if (in.is_integral()) {
@@ -764,10 +817,11 @@ inline bool t_string(Renderer&, const Value& v, CallArgs&) { return v.is_string(
 inline bool t_mapping(Renderer&, const Value& v, CallArgs&) { return v.is_dict(); }
 inline bool t_iterable(Renderer&, const Value& v, CallArgs&) { return is_iterable(v); }
 inline bool t_sequence(Renderer&, const Value& v, CallArgs&) {
+  if (v.is_iterator()) return v.as_iterator().kind == IteratorData::Kind::kRange;
   return v.is_undefined() || v.is_string() || v.is_sequence() || v.is_dict();
 }
 inline bool t_callable(Renderer&, const Value& v, CallArgs&) { return v.is_callable() || v.is_undefined(); }
-inline bool t_escaped(Renderer&, const Value&, CallArgs&) { return false; }
+inline bool t_escaped(Renderer&, const Value& v, CallArgs&) { return v.is_markup(); }
 inline bool t_lower(Renderer& r, const Value& v, CallArgs&) {
   CallArgs none;
   return truthy(get_attr(Value(py_str(v)), "islower").as_callable().fn(r, none));
@@ -842,10 +896,15 @@ inline Value g_range(Renderer& r, CallArgs& args) {
           kMaxRange, ").");
   }
   r.count_iterations(count);
-  ValueList out;
-  out.reserve(static_cast<size_t>(count));
-  for (int64_t i = 0; i < static_cast<int64_t>(count); ++i) out.emplace_back(start + i * step);
-  return Value::list(std::move(out));
+  auto range = std::make_shared<IteratorData>();
+  range->kind = IteratorData::Kind::kRange;
+  range->type = "range";
+  range->start = start;
+  range->stop = stop;
+  range->step = step;
+  range->items.reserve(static_cast<size_t>(count));
+  for (int64_t i = 0; i < static_cast<int64_t>(count); ++i) range->items.emplace_back(start + i * step);
+  return Value::iterator(std::move(range));
 }
 
 // dict(mapping or pairs, **kwargs) and namespace(...) take the same arguments.
@@ -940,7 +999,7 @@ inline FilterFn find_filter(const std::string& name) {
   static const std::unordered_map<std::string, FilterFn> kFilters = {
       {"abs", f_abs},         {"attr", f_attr},           {"batch", f_batch},       {"capitalize", f_capitalize},
       {"center", f_center},   {"count", f_length},        {"d", f_default},         {"default", f_default},
-      {"dictsort", f_dictsort}, {"e", f_escape},          {"escape", f_escape},     {"forceescape", f_escape},
+      {"dictsort", f_dictsort}, {"e", f_escape},          {"escape", f_escape},     {"forceescape", f_forceescape},
       {"first", f_first},     {"float", f_float},         {"format", f_format},     {"indent", f_indent},
       {"int", f_int},         {"items", f_items},         {"join", f_join},         {"last", f_last},
       {"length", f_length},   {"list", f_list},           {"lower", f_lower},       {"map", f_map},

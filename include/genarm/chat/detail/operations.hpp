@@ -115,6 +115,7 @@ inline ValueList iterate(const Value& v) {
       return chars;
     }
     case ValueKind::kLoop: return *v.as_loop().items;
+    case ValueKind::kIterator: return v.as_iterator().take_all();
     default: raise_type_error("TypeError: '", type_name(v), "' object is not iterable");
   }
 }
@@ -126,7 +127,8 @@ inline bool is_iterable(const Value& v) {
     case ValueKind::kTuple:
     case ValueKind::kDict:
     case ValueKind::kString:
-    case ValueKind::kLoop: return true;
+    case ValueKind::kLoop:
+    case ValueKind::kIterator: return true;
     default: return false;
   }
 }
@@ -139,6 +141,9 @@ inline int64_t py_len(const Value& v) {
     case ValueKind::kTuple: return static_cast<int64_t>(v.as_list().size());
     case ValueKind::kDict: return static_cast<int64_t>(v.as_dict().size());
     case ValueKind::kLoop: return static_cast<int64_t>(v.as_loop().items->size());
+    case ValueKind::kIterator:
+      if (!v.as_iterator().one_shot()) return static_cast<int64_t>(v.as_iterator().items.size());
+      raise_type_error("TypeError: object of type '", type_name(v), "' has no len()");
     default: raise_type_error("TypeError: object of type '", type_name(v), "' has no len()");
   }
 }
@@ -159,7 +164,6 @@ inline bool contains(const Value& container, const Value& item) {
     case ValueKind::kUndefined: return false;
     case ValueKind::kString:
       if (!item.is_string()) {
-        if (item.is_undefined()) item.fail_undefined();
         raise_type_error("TypeError: 'in <string>' requires string as left operand, not ", type_name(item));
       }
       return container.as_string().find(item.as_string()) != std::string::npos;
@@ -177,11 +181,60 @@ inline bool contains(const Value& container, const Value& item) {
         if (equals(v, item)) return true;
       }
       return false;
+    case ValueKind::kIterator: {
+      // A generator is consumed up to the item found, as Python's `in` does.
+      IteratorData& it = container.as_iterator();
+      it.materialize();
+      for (size_t i = it.one_shot() ? it.position : 0; i < it.items.size(); ++i) {
+        if (equals(it.items[i], item)) {
+          if (it.one_shot()) it.position = i + 1;
+          return true;
+        }
+      }
+      if (it.one_shot()) it.position = it.items.size();
+      return false;
+    }
     default: raise_type_error("TypeError: argument of type '", type_name(container), "' is not iterable");
   }
 }
 
 // ---- arithmetic -----------------------------------------------------------------------
+
+// A str as Markup text: a Markup as it is, a plain str escaped.
+inline std::string escaped(const Value& s) { return s.is_markup() ? s.as_string() : markup_escape(s.as_string()); }
+
+// Arguments given to a Markup's method or % are escaped first (markupsafe's _escape_argspec).
+inline Value escape_argument(const Value& v) {
+  if (v.is_string()) return v.is_markup() ? v : Value::markup(markup_escape(v.as_string()));
+  if (v.is_sequence()) {
+    ValueList items;
+    for (const Value& item : v.as_list()) items.push_back(escape_argument(item));
+    return v.is_list() ? Value::list(std::move(items)) : Value::tuple(std::move(items));
+  }
+  if (v.is_dict()) {
+    DictData d;
+    for (const auto& [k, x] : v.as_dict().items) d.set(k, escape_argument(x));
+    return Value::dict(std::move(d));
+  }
+  return v;
+}
+
+// Marks a string result, or the strings of a list or tuple result, as Markup.
+inline Value as_markup(const Value& v) {
+  if (v.is_string()) return Value::markup(v.as_string());
+  if (v.is_sequence()) {
+    ValueList items;
+    for (const Value& item : v.as_list()) items.push_back(as_markup(item));
+    return v.is_list() ? Value::list(std::move(items)) : Value::tuple(std::move(items));
+  }
+  return v;
+}
+
+// "fmt % args"; a Markup format escapes its arguments and gives Markup.
+inline Value percent_format(const Value& fmt, const Value& args) {
+  if (!fmt.is_markup()) return Value(py_percent_format(fmt.as_string(), args));
+  return Value::markup(py_percent_format(fmt.as_string(), escape_argument(args)));
+}
 
 [[noreturn]] inline void fail_operands(std::string_view op, const Value& a, const Value& b) {
   raise_type_error("TypeError: unsupported operand type(s) for ", op, ": '", type_name(a), "' and '", type_name(b), "'");
@@ -209,14 +262,17 @@ inline int64_t checked_mul(int64_t a, int64_t b) {
 }
 
 inline Value repeat(const Value& seq, int64_t times) {
-  if (times <= 0) return seq.is_string() ? Value(std::string()) : seq.is_list() ? Value::list({}) : Value::tuple({});
+  if (times <= 0) {
+    if (seq.is_string()) return seq.is_markup() ? Value::markup("") : Value(std::string());
+    return seq.is_list() ? Value::list({}) : Value::tuple({});
+  }
   if (seq.is_string()) {
     const std::string& s = seq.as_string();
     check_built_size(s.size() * static_cast<size_t>(times), "repeated string");
     std::string out;
     out.reserve(s.size() * static_cast<size_t>(times));
     for (int64_t i = 0; i < times; ++i) out += s;
-    return Value(std::move(out));
+    return seq.is_markup() ? Value::markup(std::move(out)) : Value(std::move(out));
   }
   const ValueList& items = seq.as_list();
   check_built_size(items.size() * static_cast<size_t>(times), "repeated list");
@@ -248,12 +304,19 @@ inline void float_divmod(double a, double b, double& div, double& mod) {
 
 inline Value binary_arith(char op2, std::string_view op, const Value& a, const Value& b) {
   if (a.is_undefined()) a.fail_undefined();
+  // str % x formats x whatever it is (an undefined prints as nothing); elsewhere an undefined
+  // operand's own operator raises.
+  if (op2 == '%' && a.is_string()) return percent_format(a, b);
   if (b.is_undefined()) b.fail_undefined();
   const bool numbers = a.is_number() && b.is_number();
   const bool floats = numbers && (a.is_float() || b.is_float());
   switch (op2) {
     case '+':
       if (numbers) return floats ? Value(a.as_double() + b.as_double()) : Value(checked_add(a.as_int(), b.as_int()));
+      if (a.is_markup() || b.is_markup()) {
+        if (!a.is_string() || !b.is_string()) fail_operands(op, a, b);
+        return Value::markup(escaped(a) + escaped(b));  // Markup escapes the plain str it meets
+      }
       if (a.is_string() && b.is_string()) {
         check_built_size(a.as_string().size() + b.as_string().size(), "concatenated string");
         return Value(a.as_string() + b.as_string());
@@ -275,12 +338,14 @@ inline Value binary_arith(char op2, std::string_view op, const Value& a, const V
       if (numbers) return floats ? Value(a.as_double() * b.as_double()) : Value(checked_mul(a.as_int(), b.as_int()));
       if ((a.is_string() || a.is_sequence()) && b.is_integral()) return repeat(a, b.as_int());
       if (a.is_integral() && (b.is_string() || b.is_sequence())) return repeat(b, a.as_int());
-      if ((a.is_string() || a.is_sequence()) && b.is_float()) raise_type_error("TypeError: can't multiply sequence by non-int of type 'float'");
-      if ((b.is_string() || b.is_sequence()) && a.is_float()) raise_type_error("TypeError: can't multiply sequence by non-int of type 'float'");
+      if (a.is_string() || a.is_sequence()) raise_type_error("TypeError: can't multiply sequence by non-int of type '", type_name(b), "'");
+      if (b.is_string() || b.is_sequence()) raise_type_error("TypeError: can't multiply sequence by non-int of type '", type_name(a), "'");
       fail_operands(op, a, b);
     case '/':
       if (!numbers) fail_operands(op, a, b);
-      if (b.as_double() == 0.0) raise(ErrorCategory::kInvalidArgument, "ZeroDivisionError: division by zero");
+      if (b.as_double() == 0.0) {
+        raise(ErrorCategory::kInvalidArgument, "ZeroDivisionError: ", floats ? "float division by zero" : "division by zero");
+      }
       return Value(a.as_double() / b.as_double());
     case 'f':  // //
       if (!numbers) fail_operands(op, a, b);
@@ -298,7 +363,7 @@ inline Value binary_arith(char op2, std::string_view op, const Value& a, const V
         return Value(q);
       }
     case '%':
-      if (a.is_string()) return Value(py_percent_format(a.as_string(), b));
+      if (a.is_string()) return percent_format(a, b);
       if (!numbers) fail_operands(op, a, b);
       if (floats) {
         if (b.as_double() == 0.0) raise(ErrorCategory::kInvalidArgument, "ZeroDivisionError: float modulo");
@@ -384,10 +449,28 @@ inline Value slice_value(const Value& obj, const Value& start, const Value& stop
     raise_type_error("TypeError: slice indices must be integers or None or have an __index__ method");
   };
   if (obj.is_dict()) raise_type_error("TypeError: unhashable type: 'slice'");
-  if (!(obj.is_string() || obj.is_sequence())) raise_type_error("TypeError: '", type_name(obj), "' object is not subscriptable");
+  const bool range = obj.is_iterator() && obj.as_iterator().kind == IteratorData::Kind::kRange;
+  if (!(obj.is_string() || obj.is_sequence() || range)) {
+    raise_type_error("TypeError: '", type_name(obj), "' object is not subscriptable");
+  }
   const std::optional<int64_t> b = bound(start);
   const std::optional<int64_t> e = bound(stop);
   const std::optional<int64_t> s = bound(step);
+  if (range) {  // a range's slice is a range
+    const IteratorData& r = obj.as_iterator();
+    const int64_t st = s.value_or(1);
+    if (st == 0) raise(ErrorCategory::kInvalidArgument, "ValueError: slice step cannot be zero");
+    int64_t i0, i1;
+    slice_indices(static_cast<int64_t>(r.items.size()), b, e, st, i0, i1);
+    auto out = std::make_shared<IteratorData>();
+    out->kind = IteratorData::Kind::kRange;
+    out->type = "range";
+    for (int64_t i = i0; st > 0 ? i < i1 : i > i1; i += st) out->items.push_back(r.items[static_cast<size_t>(i)]);
+    out->start = r.start + i0 * r.step;
+    out->stop = r.start + i1 * r.step;
+    out->step = r.step * st;
+    return Value::iterator(std::move(out));
+  }
   const int64_t st = s.value_or(1);
   if (st == 0) raise(ErrorCategory::kInvalidArgument, "ValueError: slice step cannot be zero");
   if (obj.is_string()) {
@@ -401,14 +484,14 @@ inline Value slice_value(const Value& obj, const Value& start, const Value& stop
       } else {
         for (int64_t i = i0; st > 0 ? i < i1 : i > i1; i += st) out.push_back(str[static_cast<size_t>(i)]);
       }
-      return Value(std::move(out));
+      return obj.is_markup() ? Value::markup(std::move(out)) : Value(std::move(out));
     }
     const std::vector<char32_t> cps = to_code_points(str);
     int64_t i0, i1;
     slice_indices(static_cast<int64_t>(cps.size()), b, e, st, i0, i1);
     std::string out;
     for (int64_t i = i0; st > 0 ? i < i1 : i > i1; i += st) utf8::append(out, cps[static_cast<size_t>(i)]);
-    return Value(std::move(out));
+    return obj.is_markup() ? Value::markup(std::move(out)) : Value(std::move(out));
   }
   const ValueList& items = obj.as_list();
   int64_t i0, i1;
@@ -448,14 +531,25 @@ inline Value get_item(const Value& obj, const Value& key) {
       if (key.is_integral()) {
         const std::string& s = obj.as_string();
         int64_t i = key.as_int();
+        std::optional<std::string> ch;
         if (is_ascii(s)) {
           if (i < 0) i += static_cast<int64_t>(s.size());
-          if (i >= 0 && i < static_cast<int64_t>(s.size())) return Value(s.substr(static_cast<size_t>(i), 1));
+          if (i >= 0 && i < static_cast<int64_t>(s.size())) ch = s.substr(static_cast<size_t>(i), 1);
         } else {
           const std::vector<char32_t> cps = to_code_points(s);
           if (i < 0) i += static_cast<int64_t>(cps.size());
-          if (i >= 0 && i < static_cast<int64_t>(cps.size())) return Value(utf8::encode(cps[static_cast<size_t>(i)]));
+          if (i >= 0 && i < static_cast<int64_t>(cps.size())) ch = utf8::encode(cps[static_cast<size_t>(i)]);
         }
+        if (ch) return obj.is_markup() ? Value::markup(std::move(*ch)) : Value(std::move(*ch));
+      }
+      break;
+    }
+    case ValueKind::kIterator: {
+      const IteratorData& r = obj.as_iterator();
+      if (r.kind == IteratorData::Kind::kRange && key.is_integral()) {
+        int64_t i = key.as_int();
+        if (i < 0) i += static_cast<int64_t>(r.items.size());
+        if (i >= 0 && i < static_cast<int64_t>(r.items.size())) return r.items[static_cast<size_t>(i)];
       }
       break;
     }
@@ -521,9 +615,29 @@ inline Value to_string_list(std::vector<std::string> parts) {
   return Value::list(std::move(out));
 }
 
+// The str methods markupsafe's Markup overrides to escape their arguments and return Markup.
+inline bool is_markup_method(std::string_view name) {
+  static constexpr std::string_view kNames[] = {
+      "capitalize", "title", "lower", "upper", "replace", "ljust", "rjust", "lstrip", "rstrip", "center", "strip",
+      "swapcase", "zfill", "casefold", "removeprefix", "removesuffix", "format", "join", "split", "rsplit",
+      "splitlines", "partition", "rpartition"};
+  for (const std::string_view n : kNames) {
+    if (n == name) return true;
+  }
+  return false;
+}
+
 inline Value string_method(const Value& self, const std::string& name) {
   const std::string& s = self.as_string();
-  const auto method = [&](auto fn) { return bound_method("str." + name, [self, fn](CallArgs& args) { return fn(self.as_string(), args); }); };
+  const bool markup = self.is_markup() && is_markup_method(name);
+  const auto method = [&](auto fn) {
+    return bound_method("str." + name, [self, fn, markup](CallArgs& args) {
+      if (!markup) return fn(self.as_string(), args);
+      for (Value& v : args.positional) v = escape_argument(v);
+      for (auto& [k, v] : args.named) v = escape_argument(v);
+      return as_markup(fn(self.as_string(), args));
+    });
+  };
   if (name == "strip" || name == "lstrip" || name == "rstrip") {
     const StripSide side = name == "strip" ? StripSide::kBoth : name == "lstrip" ? StripSide::kLeft : StripSide::kRight;
     return method([side, name](const std::string& str, CallArgs& args) {
@@ -774,7 +888,10 @@ inline Value dict_method(const Value& self, const std::string& name) {
           out.push_back(name == "keys" ? k : v);
         }
       }
-      return Value::list(std::move(out));
+      const auto kind = name == "items"  ? IteratorData::Kind::kDictItems
+                        : name == "keys" ? IteratorData::Kind::kDictKeys
+                                         : IteratorData::Kind::kDictValues;
+      return make_iterator(kind, "dict_" + name, std::move(out));
     });
   }
   if (name == "get") {

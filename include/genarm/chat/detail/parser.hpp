@@ -729,7 +729,6 @@ class Parser {
       args.push_back(parse_subscribed());
     }
     expect_op("]");
-    if (args.empty()) fail_at(t.pos, "expected a subscript expression");
     if (args.size() == 1) return std::make_unique<GetItemExpr>(pos, std::move(node), std::move(args[0]));
     auto tuple = std::make_unique<SequenceExpr>(ExprKind::kTuple, pos);
     tuple->items = std::move(args);

@@ -80,15 +80,19 @@ inline std::string c_format_double(double d, char type, int precision, bool alte
 
 }  // namespace format_detail
 
-// "fmt % args": `args` is a tuple (positional values), a dict (for %(name)s) or one value.
+// "fmt % args": `args` is a tuple (positional values), or one value. As in CPython, a value
+// with item access (a dict, but also a list or an undefined) may serve %(name)s and is not
+// reported as "not all arguments converted".
 inline std::string py_percent_format(const std::string& fmt, const Value& args) {
   using namespace format_detail;
   ValueList positional;
   const DictData* mapping = nullptr;
+  bool mapping_like = false;
   if (args.is_tuple()) {
     positional = args.as_list();
   } else {
     if (args.is_dict()) mapping = &args.as_dict();
+    mapping_like = args.is_dict() || args.is_list() || args.is_undefined();
     positional.push_back(args);
   }
   size_t next = 0;
@@ -109,6 +113,8 @@ inline std::string py_percent_format(const std::string& fmt, const Value& args) 
     if (fmt[i] == '(') {
       const size_t close = fmt.find(')', i);
       if (close == std::string::npos) raise(ErrorCategory::kInvalidArgument, "ValueError: incomplete format key");
+      if (args.is_undefined()) args.fail_undefined();
+      if (args.is_list()) raise_type_error("TypeError: list indices must be integers or slices, not str");
       if (!mapping) raise_type_error("TypeError: format requires a mapping");
       const Value* found = mapping->find(fmt.substr(i + 1, close - i - 1));
       if (!found) raise(ErrorCategory::kInvalidArgument, "KeyError: ", py_repr_string(fmt.substr(i + 1, close - i - 1)));
@@ -164,6 +170,7 @@ inline std::string py_percent_format(const std::string& fmt, const Value& args) 
     }
     if (!arg) arg = &take();
     const Value& v = *arg;
+    if (v.is_undefined() && type != 's' && type != 'r' && type != 'a') v.fail_undefined();  // int(Undefined)
     std::string body;
     std::string sign;
     bool numeric = false;
@@ -239,7 +246,7 @@ inline std::string py_percent_format(const std::string& fmt, const Value& args) 
       out += pad(body, static_cast<size_t>(width), '>', " ", sign);
     }
   }
-  if (!used_mapping && !mapping && next < positional.size()) {
+  if (!used_mapping && !mapping_like && next < positional.size()) {
     raise_type_error("TypeError: not all arguments converted during string formatting");
   }
   return out;

@@ -410,6 +410,23 @@ inline std::string py_replace(std::string_view s, std::string_view old_text, std
   return out;
 }
 
+// markupsafe's escape(): & < > " ' as HTML entities.
+inline std::string markup_escape(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (const char c : s) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&#34;"; break;
+      case '\'': out += "&#39;"; break;
+      default: out.push_back(c);
+    }
+  }
+  return out;
+}
+
 // Python's repr() of a str: single quotes unless the text holds ' and no ", backslash escapes
 // for the quote, backslash, \t \n \r, and \xNN / \uNNNN / \UNNNNNNNN for unprintable characters.
 inline std::string py_repr_string(std::string_view s) {

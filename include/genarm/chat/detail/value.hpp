@@ -62,6 +62,7 @@ enum class ValueKind : uint8_t {
   kNamespace,
   kCallable,
   kLoop,
+  kIterator,  // a lazy sequence: a generator, a reverse iterator, a dict view, a range
 };
 
 class Value;
@@ -70,6 +71,7 @@ struct DictData;
 struct NamespaceData;
 struct CallableData;
 struct LoopData;
+struct IteratorData;
 
 // Why a value is undefined, for the error raised when it is used strictly (jinja2's
 // "'foo' is undefined", "'dict object' has no attribute 'x'"); `security` marks an attribute
@@ -88,6 +90,13 @@ class Value {
   Value(size_t i) : Value(static_cast<int64_t>(i)) {}
   Value(double f) : kind_(ValueKind::kFloat) { scalar_.f = f; }
   Value(std::string s) : kind_(ValueKind::kString), obj_(std::make_shared<const std::string>(std::move(s))) {}
+  // markupsafe's Markup, a str that `|safe` and `|e` return: adding a plain str to it escapes the
+  // str (what autoescaping would have done), and its string methods return Markup.
+  static Value markup(std::string s) {
+    Value v(std::move(s));
+    v.markup_ = true;
+    return v;
+  }
   Value(const char* s) : Value(std::string(s)) {}
   Value(std::string_view s) : Value(std::string(s)) {}
 
@@ -108,6 +117,7 @@ class Value {
   static Value namespace_(std::shared_ptr<NamespaceData> ns) { return object(ValueKind::kNamespace, std::move(ns)); }
   static Value callable(std::shared_ptr<const CallableData> fn) { return object(ValueKind::kCallable, std::move(fn)); }
   static Value loop(std::shared_ptr<const LoopData> l) { return object(ValueKind::kLoop, std::move(l)); }
+  static Value iterator(std::shared_ptr<IteratorData> it) { return object(ValueKind::kIterator, std::move(it)); }
 
   ValueKind kind() const { return kind_; }
   bool is_undefined() const { return kind_ == ValueKind::kUndefined; }
@@ -127,6 +137,8 @@ class Value {
   bool is_namespace() const { return kind_ == ValueKind::kNamespace; }
   bool is_callable() const { return kind_ == ValueKind::kCallable; }
   bool is_loop() const { return kind_ == ValueKind::kLoop; }
+  bool is_iterator() const { return kind_ == ValueKind::kIterator; }
+  bool is_markup() const { return kind_ == ValueKind::kString && markup_; }
 
   bool as_bool() const { return scalar_.b; }
   int64_t as_int() const { return kind_ == ValueKind::kBool ? (scalar_.b ? 1 : 0) : scalar_.i; }
@@ -141,6 +153,8 @@ class Value {
   }
   const CallableData& as_callable() const { return *static_cast<const CallableData*>(obj_.get()); }
   const LoopData& as_loop() const { return *static_cast<const LoopData*>(obj_.get()); }
+  // Iterators are consumed by iterating them, hence not const.
+  IteratorData& as_iterator() const { return *static_cast<IteratorData*>(const_cast<void*>(obj_.get())); }
   const UndefinedInfo* undefined_info() const {
     return kind_ == ValueKind::kUndefined ? static_cast<const UndefinedInfo*>(obj_.get()) : nullptr;
   }
@@ -172,6 +186,7 @@ class Value {
   }
 
   ValueKind kind_ = ValueKind::kUndefined;
+  bool markup_ = false;
   union Scalar {
     bool b;
     int64_t i;
@@ -225,6 +240,56 @@ struct LoopData {
   std::shared_ptr<Value> changed_last;  // loop.changed() state, shared by the iterations
 };
 
+// What jinja2's filters (map, select, unique, batch, items, ...) return — generators, consumed
+// by the first iteration — and what Python returns for reversed(), dict.items()/keys()/values()
+// (views) and range(). They differ from lists where a template can tell: a generator is always
+// true, has no len() and is not JSON serializable; views and ranges print as Python prints them.
+struct IteratorData {
+  enum class Kind : uint8_t { kGenerator, kReverseIterator, kDictItems, kDictKeys, kDictValues, kRange };
+  Kind kind = Kind::kGenerator;
+  std::string type;  // Python's type name: "generator", "list_reverseiterator", "dict_items", ...
+  ValueList items;
+  size_t position = 0;                   // one-shot iterators: how many items were taken
+  int64_t start = 0, stop = 0, step = 1;  // a range's arguments, for its repr
+
+  // A generator's items are computed when it is first iterated, as Python runs a generator's
+  // body (and raises its errors) only then.
+  std::function<ValueList()> producer;
+
+  bool one_shot() const { return kind == Kind::kGenerator || kind == Kind::kReverseIterator; }
+  void materialize() {
+    if (!producer) return;
+    auto fn = std::move(producer);
+    producer = nullptr;  // a generator that raised is exhausted
+    items = fn();
+  }
+  // The items not yet taken (all of them for views and ranges), marking them taken.
+  ValueList take_all() {
+    materialize();
+    if (!one_shot()) return items;
+    ValueList rest(items.begin() + static_cast<std::ptrdiff_t>(position), items.end());
+    position = items.size();
+    return rest;
+  }
+};
+
+inline Value make_iterator(IteratorData::Kind kind, std::string type, ValueList items) {
+  auto it = std::make_shared<IteratorData>();
+  it->kind = kind;
+  it->type = std::move(type);
+  it->items = std::move(items);
+  return Value::iterator(std::move(it));
+}
+
+inline Value make_generator(ValueList items) { return make_iterator(IteratorData::Kind::kGenerator, "generator", std::move(items)); }
+
+inline Value make_lazy_generator(std::function<ValueList()> producer) {
+  auto it = std::make_shared<IteratorData>();
+  it->type = "generator";
+  it->producer = std::move(producer);
+  return Value::iterator(std::move(it));
+}
+
 // ---- Python semantics ---------------------------------------------------------------------
 
 // type(x).__name__, for TypeError messages.
@@ -235,13 +300,14 @@ inline std::string_view type_name(const Value& v) {
     case ValueKind::kBool: return "bool";
     case ValueKind::kInt: return "int";
     case ValueKind::kFloat: return "float";
-    case ValueKind::kString: return "str";
+    case ValueKind::kString: return v.is_markup() ? "Markup" : "str";
     case ValueKind::kList: return "list";
     case ValueKind::kTuple: return "tuple";
     case ValueKind::kDict: return "dict";
     case ValueKind::kNamespace: return "Namespace";
     case ValueKind::kCallable: return v.as_callable().is_macro ? "Macro" : "builtin_function_or_method";
     case ValueKind::kLoop: return "LoopContext";
+    case ValueKind::kIterator: return v.as_iterator().type;
   }
   return "object";
 }
@@ -263,6 +329,7 @@ inline bool truthy(const Value& v) {
     case ValueKind::kList:
     case ValueKind::kTuple: return !v.as_list().empty();
     case ValueKind::kDict: return v.as_dict().size() != 0;
+    case ValueKind::kIterator: return v.as_iterator().one_shot() || !v.as_iterator().items.empty();
     default: return true;
   }
 }
@@ -300,6 +367,22 @@ inline bool equals(const Value& a, const Value& b) {
       return true;
     }
     case ValueKind::kDict: return dict_equals(a.as_dict(), b.as_dict());
+    case ValueKind::kIterator: {
+      const IteratorData& x = a.as_iterator();
+      const IteratorData& y = b.as_iterator();
+      if (x.kind == IteratorData::Kind::kRange && y.kind == x.kind) return equals(Value::list(x.items), Value::list(y.items));
+      // Key and item views compare as sets; values views (and iterators) only by identity.
+      if ((x.kind == IteratorData::Kind::kDictKeys || x.kind == IteratorData::Kind::kDictItems) && y.kind == x.kind) {
+        if (x.items.size() != y.items.size()) return false;
+        for (const Value& item : x.items) {
+          bool found = false;
+          for (const Value& other : y.items) found = found || equals(item, other);
+          if (!found) return false;
+        }
+        return true;
+      }
+      return a.identity() == b.identity();
+    }
     default: return a.identity() == b.identity();
   }
 }
@@ -446,7 +529,13 @@ inline void append_repr(std::string& out, const Value& v) {
     case ValueKind::kBool: out += v.as_bool() ? "True" : "False"; return;
     case ValueKind::kInt: out += std::to_string(v.as_int()); return;
     case ValueKind::kFloat: out += py_float_repr(v.as_double()); return;
-    case ValueKind::kString: out += py_repr_string(v.as_string()); return;
+    case ValueKind::kString:
+      if (v.is_markup()) {
+        out += "Markup(" + py_repr_string(v.as_string()) + ")";
+      } else {
+        out += py_repr_string(v.as_string());
+      }
+      return;
     case ValueKind::kList:
     case ValueKind::kTuple: {
       const bool tuple = v.is_tuple();
@@ -494,6 +583,24 @@ inline void append_repr(std::string& out, const Value& v) {
       const LoopData& l = v.as_loop();
       out += "<LoopContext " + std::to_string(l.index0 + 1) + "/" + std::to_string(l.items->size()) + ">";
       return;
+    }
+    case ValueKind::kIterator: {
+      const IteratorData& it = v.as_iterator();
+      switch (it.kind) {
+        case IteratorData::Kind::kRange:
+          out += "range(" + std::to_string(it.start) + ", " + std::to_string(it.stop);
+          if (it.step != 1) out += ", " + std::to_string(it.step);
+          out += ")";
+          return;
+        case IteratorData::Kind::kDictItems:
+        case IteratorData::Kind::kDictKeys:
+        case IteratorData::Kind::kDictValues:
+          out += it.type + "(";
+          append_repr(out, Value::list(it.items));
+          out += ")";
+          return;
+        default: out += "<" + it.type + " object>"; return;  // Python adds an address
+      }
     }
   }
 }
