@@ -32,6 +32,10 @@ inline constexpr int kTileRows = 4;  // activation rows computed per pass over a
 #define GENARM_QUANT_PREFETCH 8192
 #endif
 inline constexpr int kPrefetchBytes = GENARM_QUANT_PREFETCH;
+#ifndef GENARM_QUANT_GROUP
+#define GENARM_QUANT_GROUP 8192
+#endif
+inline constexpr int64_t kGroupBytes = GENARM_QUANT_GROUP;  // weight bytes per row group when n > kTileRows
 
 // Hides v from the optimiser (no FMA contraction of the product that made it with a later add).
 inline __m256 opaque(__m256 v) {
@@ -80,11 +84,10 @@ inline void quantize_row_q8_0(const float* x, int64_t cols, BlockQ8_0* out) {
   quant_ref::quantize_row_with(x, cols, out, [](const float* b, BlockQ8_0& o) { quantize_block_q8_0(b, o); });
 }
 
+// The fp16 scale of a block, widened (F16C: the same value as f16_to_float) into all 8 lanes.
 template <typename Block>
 inline __m256 block_scale(const Block& b) {
-  uint16_t d;
-  std::memcpy(&d, &b.d, sizeof(d));
-  return _mm256_cvtph_ps(_mm_set1_epi16(static_cast<short>(d)));
+  return _mm256_cvtph_ps(_mm_set1_epi16(static_cast<short>(b.d)));
 }
 
 // Horizontal sum: lanes i + 4 onto i, then (h0 + h2) + (h1 + h3) (ggml's hsum_float_8).
@@ -220,33 +223,42 @@ void matmul_rows(const typename W::Block* w, int64_t blocks_per_row, const Block
                           dot_u8s8(_mm256_setzero_si256(), eight, _mm256_sign_epi8(x8, minus_one)));  // 8 * -x
     }
   }
-  for (int64_t r = row_begin; r < row_end; ++r) {
-    const typename W::Block* wr = w + r * blocks_per_row;
+  // Weight rows go in groups of about kGroupBytes: the group is read from memory once (first
+  // tile) and from L1/L2 for the other tiles, while each tile's activation rows are reused by every
+  // row of the group instead of coming back from L2 once per weight row. With n <= kTileRows this is
+  // one weight row at a time, in order.
+  const int64_t row_bytes = blocks_per_row * static_cast<int64_t>(sizeof(typename W::Block));
+  const int64_t group = n <= kTileRows ? 1 : (kGroupBytes + row_bytes - 1) / row_bytes;
+  for (int64_t r0 = row_begin; r0 < row_end; r0 += group) {
+    const int64_t r1 = r0 + group < row_end ? r0 + group : row_end;
     for (int64_t t0 = 0; t0 < n; t0 += kTileRows) {
       const float* scales = scratch.scales.data() + t0;
       const BlockQ8_0* x[kTileRows];
       const int32_t* offsets[kTileRows];
-      float* out[kTileRows];
       const int rows = static_cast<int>(n - t0 < kTileRows ? n - t0 : kTileRows);
       for (int p = 0; p < rows; ++p) {
         const int64_t offset = (t0 + p) * blocks_per_row;
         x[p] = xq + offset;
         offsets[p] = W::kNeedsOffsets ? scratch.offsets.data() + 8 * offset : nullptr;
-        out[p] = y + (t0 + p) * ldy + r;
       }
-      switch (rows) {
-        case 4:
-          row_tile<4, W>(wr, blocks_per_row, x, scales, n, offsets, out);
-          break;
-        case 3:
-          row_tile<3, W>(wr, blocks_per_row, x, scales, n, offsets, out);
-          break;
-        case 2:
-          row_tile<2, W>(wr, blocks_per_row, x, scales, n, offsets, out);
-          break;
-        default:
-          row_tile<1, W>(wr, blocks_per_row, x, scales, n, offsets, out);
-          break;
+      for (int64_t r = r0; r < r1; ++r) {
+        const typename W::Block* wr = w + r * blocks_per_row;
+        float* out[kTileRows];
+        for (int p = 0; p < rows; ++p) out[p] = y + (t0 + p) * ldy + r;
+        switch (rows) {
+          case 4:
+            row_tile<4, W>(wr, blocks_per_row, x, scales, n, offsets, out);
+            break;
+          case 3:
+            row_tile<3, W>(wr, blocks_per_row, x, scales, n, offsets, out);
+            break;
+          case 2:
+            row_tile<2, W>(wr, blocks_per_row, x, scales, n, offsets, out);
+            break;
+          default:
+            row_tile<1, W>(wr, blocks_per_row, x, scales, n, offsets, out);
+            break;
+        }
       }
     }
   }
