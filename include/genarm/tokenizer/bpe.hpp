@@ -220,6 +220,8 @@ class BpeModel {
   }
   size_t id_bound() const { return tokens_.size(); }  // max id + 1
   size_t merge_count() const { return merges_.size(); }
+  // The merges as (left id, right id) pairs in rank order, as the file lists them.
+  const std::vector<std::pair<int32_t, int32_t>>& merge_list() const { return merge_list_; }
   const Options& options() const { return options_; }
 
   // The characters before which encoding cuts words (empty when the optimisation is off).

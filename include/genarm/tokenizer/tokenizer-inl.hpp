@@ -2,6 +2,7 @@
 // the pipeline of components, encode and decode.
 #pragma once
 
+#include <array>
 #include <fstream>
 #include <limits>
 #include <nlohmann/json.hpp>
@@ -39,6 +40,14 @@ struct EncodeScratch {
   BpeScratch bpe;
 };
 
+// One pipeline component as Tokenizer::compare sees it: the fingerprint of its behaviour and, for
+// messages, what tokenizer.json says it is.
+struct ComponentInfo {
+  uint64_t fingerprint = 0;
+  std::string kind;  // "Sequence[Prepend, Replace]", "none"
+  std::string json;  // the component's JSON when short (<= 240 bytes), else empty
+};
+
 struct TokenizerState {
   std::unique_ptr<Normalizer> normalizer;
   std::unique_ptr<PreTokenizer> pre_tokenizer;
@@ -48,7 +57,10 @@ struct TokenizerState {
   std::unique_ptr<Decoder> decoder;
   std::vector<std::string> id_to_token;  // model vocabulary, overridden by added tokens
   std::vector<uint8_t> flags;            // per id: kPresent | kSpecial | kSkipped
+  std::vector<int32_t> added_index;      // per id: index in added.tokens() of its added token, or -1
   uint64_t fingerprint = 0;
+  std::string model_type;                      // "BPE"
+  std::array<ComponentInfo, 4> components;     // normalizer, pre-tokenizer, post-processor, decoder
 
   static constexpr uint8_t kPresent = 1;
   static constexpr uint8_t kSpecial = 2;  // an added token with special=true
@@ -217,12 +229,15 @@ GENARM_INLINE std::shared_ptr<const Tokenizer::State> Tokenizer::load(const io::
     state->id_to_token[id] = model_tokens[id];
     state->flags[id] = State::kPresent;
   }
-  for (const auto& t : state->added.tokens()) {
+  state->added_index.assign(bound, -1);
+  for (size_t i = 0; i < state->added.tokens().size(); ++i) {
+    const auto& t = state->added.tokens()[i];
     if (t.content.empty()) continue;
     const auto id = static_cast<size_t>(t.id);
     state->id_to_token[id] = t.content;
     state->flags[id] |= State::kPresent;
     if (t.special) state->flags[id] |= State::kSpecial;
+    state->added_index[id] = static_cast<int32_t>(i);
   }
   for (size_t id = 0; id < bound; ++id) {
     if ((state->flags[id] & State::kPresent) && state->added.is_special_content(state->id_to_token[id])) {
@@ -240,22 +255,57 @@ GENARM_INLINE std::shared_ptr<const Tokenizer::State> Tokenizer::load(const io::
     }
   }
 
+  state->model_type = type;
   tokenizer::detail::Hasher h;
   state->model->fingerprint(h);
   state->added.fingerprint(h);
-  auto component = [&h](const auto& ptr) {
+  size_t index = 0;
+  auto component = [&](const auto& ptr, std::string_view key) {
+    tokenizer::detail::Hasher own;
     if (ptr) {
       ptr->fingerprint(h);
+      ptr->fingerprint(own);
     } else {
       h.str("none");
+      own.str("none");
+    }
+    tokenizer::detail::ComponentInfo& info = state->components[index++];
+    info.fingerprint = own.digest();
+    const auto it = root.json().find(key);
+    const nlohmann::json null_json;
+    const nlohmann::json& j = it == root.json().end() ? null_json : *it;
+    info.kind = describe_component(j);
+    if (!j.is_null()) {
+      std::string dump = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+      if (dump.size() <= 240) info.json = std::move(dump);
     }
   };
-  component(state->normalizer);
-  component(state->pre_tokenizer);
-  component(state->post_processor);
-  component(state->decoder);
+  component(state->normalizer, "normalizer");
+  component(state->pre_tokenizer, "pre_tokenizer");
+  component(state->post_processor, "post_processor");
+  component(state->decoder, "decoder");
   state->fingerprint = h.digest();
   return state;
+}
+
+GENARM_INLINE std::string Tokenizer::describe_component(const nlohmann::json& j) {
+  if (j.is_null()) return "none";
+  if (!j.is_object()) return std::string(io::detail::json_type_name(j));
+  const auto type = j.find("type");
+  if (type == j.end() || !type->is_string()) return "an untyped object";
+  std::string out = type->get<std::string>();
+  for (const char* list : {"normalizers", "pretokenizers", "processors", "decoders"}) {
+    const auto children = j.find(list);
+    if (children == j.end() || !children->is_array()) continue;
+    out += '[';
+    for (size_t i = 0; i < children->size(); ++i) {
+      if (i) out += ", ";
+      out += describe_component((*children)[i]);
+    }
+    out += ']';
+    break;
+  }
+  return out;
 }
 
 GENARM_INLINE void Tokenizer::encode_impl(std::string_view text, bool add_special_tokens, std::vector<int32_t>& ids, std::vector<std::string>* tokens) const {

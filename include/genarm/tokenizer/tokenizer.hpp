@@ -39,6 +39,7 @@
 
 #include "genarm/core/compiled.hpp"
 #include "genarm/core/error.hpp"
+#include "genarm/tokenizer/compare.hpp"
 
 namespace genarm {
 
@@ -118,6 +119,18 @@ class Tokenizer {
   // (formatting, key order, merge notation) they were loaded from.
   uint64_t fingerprint() const;
 
+  // How `other` reads the token ids of this tokenizer (the base): see tokenizer/compare.hpp.
+  // The labels name both sides in the comparison's sentences.
+  tokenizer::Comparison compare(const Tokenizer& other, std::string_view base_label = "the base",
+                                std::string_view other_label = "the other tokenizer") const;
+
+  // Max id of the BPE model's own vocabulary + 1 (vocab_size() also counts added tokens).
+  size_t model_vocab_size() const;
+  // The number of added tokens (tokenizer.json "added_tokens" with a content).
+  size_t added_token_count() const;
+  // The tokens with ids >= `first_id`, in id order (e.g. those beyond a model's embedding rows).
+  std::vector<tokenizer::ExtraToken> tokens_from(size_t first_id) const;
+
  private:
   using State = tokenizer::detail::TokenizerState;
 
@@ -127,6 +140,8 @@ class Tokenizer {
   void check_id(int32_t id, std::string_view what) const;
 
   static std::shared_ptr<const State> load(const io::JsonView& root);
+  // "Sequence[Prepend, Replace]": a component's type (and its children's), for messages.
+  static std::string describe_component(const nlohmann::json& j);
 
   void encode_impl(std::string_view text, bool add_special_tokens, std::vector<int32_t>& ids,
                    std::vector<std::string>* tokens) const;
@@ -140,4 +155,5 @@ class Tokenizer {
 
 #if defined(GENARM_HEADER_ONLY)
 #include "genarm/tokenizer/tokenizer-inl.hpp"
+#include "genarm/tokenizer/compare-inl.hpp"
 #endif
