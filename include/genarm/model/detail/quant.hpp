@@ -10,9 +10,10 @@
 //
 // Layouts: W is rows x quant_blocks(cols) blocks, row-major; X (xq) is n rows of the same number of
 // Q8_0 blocks, contiguous (row t starts at xq + t * blocks_per_row). Blocks need only 2-byte
-// alignment. Each call reads each weight row from memory once, whatever n: rows are the outer loop,
-// and the activation rows go through in tiles of 4 (then 3, 2 or 1), every weight block being
-// unpacked once per tile while the row stays in L1.
+// alignment. Each call reads each weight row from memory once, whatever n: weight rows are the outer
+// loop (for n > 4 in groups of ~8 KiB of weights), and the activation rows go through in tiles of 4
+// (then 3, 2 or 1), every weight block being unpacked once per tile while the row (group) stays in
+// L1/L2. Weight blocks are prefetched 8 KiB ahead of use, a single sequential stream.
 //
 // Batch invariance: y[t, r] has the same bits whatever n, whatever tile row t falls in, and
 // whatever split of [row_begin, row_end) the threads use, because every (r, t) pair runs the same
