@@ -17,5 +17,7 @@ int run_score(const Argv& args);
 int run_eval(const Argv& args);
 int run_demo(const Argv& args);
 int run_bench(const Argv& args);
+int run_serve(const Argv& args);
+int run_template(const Argv& args);
 
 }  // namespace genarm::cli

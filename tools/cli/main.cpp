@@ -26,6 +26,8 @@ const Command kCommands[] = {
     {"detokenize", genarm::cli::run_detokenize, "token ids to text"},
     {"bench", genarm::cli::run_bench, "speed of base, GenARM, ARGS and best-of-N on the same prompts"},
     {"logits", genarm::cli::run_logits, "next-token logits of a model for a list of token ids"},
+    {"serve", genarm::cli::run_serve, "OpenAI-compatible HTTP server; each request picks its guidance"},
+    {"template", genarm::cli::run_template, "the prompt a chat template renders for messages (as HF)"},
 };
 
 void print_usage(std::FILE* out) {
