@@ -23,13 +23,27 @@ GENARM_INLINE GuidedModel GuidedModel::load(const std::filesystem::path& base_di
 }
 
 GENARM_INLINE GuidedModel GuidedModel::assemble(Part base, std::vector<Part> arms) {
-  for (const auto& a : arms) check_tokenizer(base.tokenizer, base.name, a.tokenizer, a.name);
+  std::vector<tokenizer::Comparison> comparisons;
+  for (const auto& a : arms) comparisons.push_back(check_tokenizer(base.tokenizer, base.name, a.tokenizer, a.name));
   GuidedModel m(base.tokenizer, base.model);
   check_causal(m.base_, base.name);
-  for (auto& a : arms) {
-    check_causal(a.model, a.name);
-    m.arms_.push_back(a.model);
-    m.arm_names_.push_back(a.name);
+  for (size_t i = 0; i < arms.size(); ++i) {
+    check_causal(arms[i].model, arms[i].name);
+    m.arms_.push_back(arms[i].model);
+    m.arm_names_.push_back(arms[i].name);
+    const tokenizer::Comparison& c = comparisons[i];
+    m.arm_extra_tokens_.push_back(c.extra_tokens);
+    if (c.extra_tokens.empty() && c.notes.empty()) continue;
+    std::string note = "ARM " + arms[i].name + ": ";
+    if (!c.extra_tokens.empty()) {
+      note += tokenizer::describe_extra_tokens(c.extra_tokens) + " beyond the base vocabulary of " +
+              std::to_string(c.base_size) + " tokens; its logits are cut to the base vocabulary";
+    }
+    for (size_t n = 0; n < c.notes.size(); ++n) {
+      note += (n == 0 && c.extra_tokens.empty() ? "" : "; ") + c.notes[n];
+    }
+    if (!c.notes.empty()) note += " (prompts are encoded with the base tokenizer)";
+    m.notes_.push_back(std::move(note));
   }
   m.check_vocabulary(base.name);
   return m;
@@ -74,12 +88,13 @@ GENARM_INLINE bool GuidedModel::balanced_for_across() const {
 
 GENARM_INLINE GuidedModel::GuidedModel(Tokenizer tokenizer, model::Transformer base) : tokenizer_(std::move(tokenizer)), base_(std::move(base)) {}
 
-GENARM_INLINE void GuidedModel::check_tokenizer(const Tokenizer& base, const std::string& base_name, const Tokenizer& arm, const std::string& arm_name) {
-  if (arm.fingerprint() != base.fingerprint()) {
-    fail(ErrorCategory::kInvalidArgument, "the tokenizer of ARM ", arm_name,
-         " differs from the base model's (", base_name, "; ", arm.vocab_size(), " vs ",
-         base.vocab_size(), " tokens): GenARM needs base and ARMs to share one tokenizer");
+GENARM_INLINE tokenizer::Comparison GuidedModel::check_tokenizer(const Tokenizer& base, const std::string& base_name, const Tokenizer& arm, const std::string& arm_name) {
+  tokenizer::Comparison c = base.compare(arm, "the base", "the ARM");
+  if (!c.compatible()) {
+    fail(ErrorCategory::kInvalidArgument, "the tokenizer of ARM ", arm_name, " differs from the base model's (",
+         base_name, "): ", c.difference, ": GenARM needs base and ARMs to share one tokenizer");
   }
+  return c;
 }
 
 GENARM_INLINE void GuidedModel::check_causal(const model::Transformer& m, const std::string& name) {
@@ -90,14 +105,16 @@ GENARM_INLINE void GuidedModel::check_causal(const model::Transformer& m, const 
 }
 
 GENARM_INLINE void GuidedModel::check_vocabulary(const std::string& base_name) const {
-  const auto check = [&](const model::Transformer& m, const std::string& name) {
-    if (static_cast<size_t>(m.vocab_size()) < vocab_size()) {
-      fail(ErrorCategory::kInvalidArgument, name, ": vocab_size ", m.vocab_size(),
-           " is smaller than its tokenizer's ", vocab_size(), " tokens");
+  if (static_cast<size_t>(base_.vocab_size()) < vocab_size()) {
+    fail(ErrorCategory::kInvalidArgument, base_name, ": vocab_size ", base_.vocab_size(),
+         " is smaller than its tokenizer's ", vocab_size(), " tokens");
+  }
+  for (size_t i = 0; i < arms_.size(); ++i) {
+    if (static_cast<size_t>(arms_[i].vocab_size()) < vocab_size()) {
+      fail(ErrorCategory::kInvalidArgument, "ARM ", arm_names_[i], ": its vocabulary is smaller than the base's: ",
+           arms_[i].vocab_size(), " logit rows (vocab_size) for the base tokenizer's ", vocab_size(), " tokens");
     }
-  };
-  check(base_, base_name);
-  for (size_t i = 0; i < arms_.size(); ++i) check(arms_[i], arm_names_[i]);
+  }
 }
 
 }  // namespace genarm

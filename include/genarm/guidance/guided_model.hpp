@@ -1,9 +1,16 @@
 // GuidedModel: a frozen base model and its ARMs loaded from Hugging Face folders, with the one
 // tokenizer they must share — the object an application keeps for its lifetime and asks for a
 // fresh GuidedPolicy per request (with that request's weights and beta).
-// Loading checks that every ARM's tokenizer.json is identical to the base's (GenARM combines
-// token log-probabilities, so the token ids must mean the same thing) and cuts the decoding
-// vocabulary to the tokenizer's size (padded embedding tables, as in the official code).
+// The decoding vocabulary is the base tokenizer's: every model's logits are cut to it before
+// their log-softmax, as the GenARM authors' code does. Loading checks that every ARM reads the
+// base's token ids as the base does (GenARM combines token log-probabilities, so the ids must
+// mean the same thing; Tokenizer::compare): the same token at every base id, the same merges and
+// BPE options, the same normalizer, pre-tokenizer, post-processor and decoder. An ARM may have
+// tokens beyond the base's vocabulary (a "[PAD]" added for training, with its embedding and
+// lm_head rows: 32001 rows against 32000): they are cut away and reported in
+// compatibility_notes(). A real mismatch, or an ARM with a smaller vocabulary (tokenizer or logit
+// rows), is an Error(kInvalidArgument) naming the first differing id and both tokens, the
+// differing component, or both sizes.
 // Ownership: owns the models (weights memory-mapped, shared with every policy it creates).
 // Thread-safety: immutable after load — thread-safe; policies are per sequence.
 #pragma once
@@ -40,8 +47,16 @@ class GuidedModel {
   const model::Transformer& base() const { return base_; }
   const std::vector<model::Transformer>& arms() const { return arms_; }
   size_t num_arms() const { return arms_.size(); }
-  // The decoding vocabulary: the tokenizer's.
+  // The decoding vocabulary: the base tokenizer's.
   size_t vocab_size() const { return tokenizer_.vocab_size(); }
+
+  // What loading accepted although an ARM's tokenizer is not identical to the base's: one line
+  // per such ARM, e.g. "ARM /m/arm: 1 extra token: 32000 '[PAD]' (special) beyond the base
+  // vocabulary of 32000 tokens; its logits are cut to the base vocabulary". Empty when every ARM
+  // has the base's tokenizer.
+  const std::vector<std::string>& compatibility_notes() const { return notes_; }
+  // The tokens ARM `arm` has beyond the decoding vocabulary (never produced; logits cut away).
+  const std::vector<tokenizer::ExtraToken>& arm_extra_tokens(size_t arm) const { return arm_extra_tokens_.at(arm); }
 
   // EOS ids: the base's config.json / generation_config.json, else the tokenizer's usual
   // end-of-text special tokens.
@@ -63,8 +78,9 @@ class GuidedModel {
 
   GuidedModel(Tokenizer tokenizer, model::Transformer base);
 
-  static void check_tokenizer(const Tokenizer& base, const std::string& base_name, const Tokenizer& arm,
-                              const std::string& arm_name);
+  // Throws unless `arm` reads the base's ids as the base does; returns the comparison.
+  static tokenizer::Comparison check_tokenizer(const Tokenizer& base, const std::string& base_name,
+                                               const Tokenizer& arm, const std::string& arm_name);
   static void check_causal(const model::Transformer& m, const std::string& name);
   void check_vocabulary(const std::string& base_name) const;
 
@@ -72,6 +88,8 @@ class GuidedModel {
   model::Transformer base_;
   std::vector<model::Transformer> arms_;
   std::vector<std::string> arm_names_;
+  std::vector<std::vector<tokenizer::ExtraToken>> arm_extra_tokens_;  // (ARMs)
+  std::vector<std::string> notes_;
 };
 
 }  // namespace genarm
