@@ -178,6 +178,18 @@ INSTANTIATE_TEST_SUITE_P(
         SyntheticCase{"Gpt2Untied", patched(genarm::testing::gpt2_config(67, 32, 2, 4), {{"tie_word_embeddings", false}})}),
     [](const auto& info) { return info.param.name; });
 
+// Quantised weights keep the property: activations are quantised row by row.
+TEST(TransformerBatch, QuantizedWeightsAreBatchInvariantToo) {
+  for (WeightType type : {WeightType::kQ8_0, WeightType::kQ4_0}) {
+    LoadOptions options;
+    options.weights = type;
+    check_model(Transformer::load(hf_dir() / "models" / "llama-small", options),
+                std::string("llama-small ") + std::string(weight_type_name(type)));
+    check_model(Transformer::load(hf_dir() / "models" / "gpt2-tiny", options),
+                std::string("gpt2-tiny ") + std::string(weight_type_name(type)));
+  }
+}
+
 TEST(TransformerBatch, PrefillEqualsTokenByTokenDecoding) {
   const auto m = Transformer::load(hf_dir() / "models" / "llama-small");
   const auto ids = token_ids(37, m.vocab_size(), 11);

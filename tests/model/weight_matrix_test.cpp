@@ -173,10 +173,55 @@ TEST(WeightMatrix, DescribesItself) {
   EXPECT_TRUE(none.empty());
   const auto m = make_matrix(DType::kBF16, 5, 7, 1);
   EXPECT_FALSE(m.matrix.empty());
-  EXPECT_EQ(m.matrix.dtype(), DType::kBF16);
+  EXPECT_EQ(m.matrix.type(), WeightType::kBF16);
   EXPECT_EQ(m.matrix.rows(), 5);
   EXPECT_EQ(m.matrix.cols(), 7);
   EXPECT_EQ(m.matrix.bytes(), 5u * 7u * 2u);
+}
+
+TEST(WeightMatrix, ConvertedNarrowsWidensAndQuantizes) {
+  const TestMatrix m = make_matrix(DType::kF32, 13, 77, 21);
+  ThreadPool pool(2);
+  // Narrowing rounds each value as float_to_bf16 / float_to_f16 do; widening back is exact.
+  const auto bf16 = m.matrix.converted(WeightType::kBF16, &pool);
+  const auto f16 = m.matrix.converted(WeightType::kF16);
+  std::vector<float> row(77);
+  for (int64_t r = 0; r < 13; ++r) {
+    bf16.row(r, row.data());
+    for (int64_t c = 0; c < 77; ++c) {
+      EXPECT_EQ(row[static_cast<size_t>(c)], bf16_to_float(float_to_bf16(m.values[static_cast<size_t>(r * 77 + c)])));
+    }
+    f16.row(r, row.data());
+    for (int64_t c = 0; c < 77; ++c) {
+      EXPECT_EQ(row[static_cast<size_t>(c)], f16_to_float(float_to_f16(m.values[static_cast<size_t>(r * 77 + c)])));
+    }
+  }
+  EXPECT_EQ(bf16.bytes(), 13u * 77 * 2);
+  // Quantised: rows padded to whole blocks of 32; products against a naive loop over the
+  // dequantised weights, within the activation quantisation's error.
+  for (WeightType type : {WeightType::kQ8_0, WeightType::kQ4_0}) {
+    const auto q = m.matrix.converted(type, &pool);
+    EXPECT_EQ(q.bytes(), 13u * 3 * (type == WeightType::kQ8_0 ? 34 : 18));
+    std::vector<float> x(77 * 3), y(13 * 3), y_threaded(13 * 3);
+    uint64_t seed = 5;
+    for (float& v : x) v = noise(seed);
+    q.matmul(x.data(), 3, 77, y.data(), 13, nullptr);
+    q.matmul(x.data(), 3, 77, y_threaded.data(), 13, &pool);
+    EXPECT_EQ(std::memcmp(y.data(), y_threaded.data(), y.size() * sizeof(float)), 0);
+    for (int64_t t = 0; t < 3; ++t) {
+      for (int64_t r = 0; r < 13; ++r) {
+        q.row(r, row.data());
+        double want = 0, scale = 0;
+        for (int64_t c = 0; c < 77; ++c) {
+          want += static_cast<double>(row[static_cast<size_t>(c)]) * x[static_cast<size_t>(t * 77 + c)];
+          scale += std::abs(static_cast<double>(row[static_cast<size_t>(c)]));
+        }
+        // |x| <= 1, so its Q8_0 rounding moves each term by at most |w| / 254.
+        EXPECT_NEAR(y[static_cast<size_t>(t * 13 + r)], want, scale / 254 + 1e-5) << weight_type_name(type);
+      }
+    }
+  }
+  EXPECT_EQ(m.matrix.converted(WeightType::kF32).data_ptr(), m.matrix.data_ptr());  // same type: shared
 }
 
 TEST(WeightMatrix, OwnedRejectsAWrongByteCount) {

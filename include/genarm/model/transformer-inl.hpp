@@ -11,11 +11,11 @@
 
 namespace genarm::model {
 
-GENARM_INLINE Transformer Transformer::load(const std::filesystem::path& dir) {
+GENARM_INLINE Transformer Transformer::load(const std::filesystem::path& dir, const LoadOptions& options) {
   const io::ModelConfig config = io::read_model_config(dir);
   const auto checkpoint = io::Checkpoint::open(dir);
   const auto config_path = (std::filesystem::is_directory(dir) ? dir / "config.json" : dir).string();
-  Transformer t(load_transformer_weights(config, checkpoint, config_path));
+  Transformer t(load_transformer_weights(config, checkpoint, config_path, options));
   t.name_ = std::filesystem::path(dir).filename().string();
   if (t.name_.empty()) t.name_ = std::filesystem::path(dir).parent_path().filename().string();
   return t;

@@ -30,6 +30,7 @@
 #include "genarm/core/thread_pool.hpp"
 #include "genarm/io/model_config.hpp"
 #include "genarm/model/forward_workspace.hpp"
+#include "genarm/model/load_options.hpp"
 #include "genarm/model/sequence_state.hpp"
 #include "genarm/model/transformer_weights.hpp"
 
@@ -49,8 +50,9 @@ struct BatchItem {
 
 class Transformer {
  public:
-  // Loads config.json and the safetensors weights of a model folder.
-  static Transformer load(const std::filesystem::path& dir);
+  // Loads config.json and the weights of a model folder (safetensors or PyTorch .bin, sharded or
+  // not), kept in memory as `options` says (as stored by default; see LoadOptions).
+  static Transformer load(const std::filesystem::path& dir, const LoadOptions& options = {});
   explicit Transformer(std::shared_ptr<const TransformerWeights> weights);
 
   const io::ModelConfig& config() const { return weights_->config; }

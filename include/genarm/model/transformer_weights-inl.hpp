@@ -164,8 +164,50 @@ inline std::vector<float> read_bias(WeightReader& r, const std::string& prefix, 
 
 }  // namespace detail
 
+GENARM_INLINE void convert_weights(TransformerWeights& w, const LoadOptions& options) {
+  std::vector<WeightMatrix*> projections;
+  for (auto& L : w.layers) {
+    for (WeightMatrix* m : {&L.q, &L.k, &L.v, &L.o, &L.gate, &L.up, &L.down}) {
+      if (!m->empty()) projections.push_back(m);
+    }
+  }
+  const bool tied = w.lm_head.data_ptr() == w.embed.data_ptr();
+  std::vector<WeightMatrix*> all = projections;
+  if (!w.lm_head.empty()) all.push_back(&w.lm_head);
+  std::optional<WeightType> target = options.weights;
+  if (!target) {
+    // Auto: widen the 16-bit matrices of a cache-sized model (exact; compute-bound there).
+    size_t f32_bytes = 0;
+    bool sixteen = false;
+    for (const WeightMatrix* m : all) {
+      f32_bytes += static_cast<size_t>(m->rows() * m->cols()) * 4;
+      sixteen |= m->type() == WeightType::kF16 || m->type() == WeightType::kBF16;
+    }
+    if (!sixteen || f32_bytes > (size_t{64} << 20)) return;
+    target = WeightType::kF32;
+  }
+  const WeightType head = is_quantized(*target) ? WeightType::kQ8_0 : *target;
+  size_t total = 0, done = 0;
+  for (const WeightMatrix* m : all) total += m->bytes();
+  const auto convert = [&](WeightMatrix& m, WeightType type) {
+    done += m.bytes();
+    m = m.converted(type, options.pool);
+    if (options.progress) options.progress(done, total);
+  };
+  for (WeightMatrix* m : projections) convert(*m, *target);
+  if (!w.lm_head.empty()) {
+    convert(w.lm_head, head);
+    // A tied head was the embedding: the table itself stays as stored unless floats were asked for.
+    if (tied && !is_quantized(*target)) w.embed = w.lm_head;
+  }
+  if (!tied && !is_quantized(*target)) w.embed = w.embed.converted(*target, options.pool);
+  w.weight_bytes = 0;
+  for (const WeightMatrix* m : all) w.weight_bytes += m->bytes();
+}
+
 GENARM_INLINE std::shared_ptr<const TransformerWeights> load_transformer_weights(
-    const io::ModelConfig& config, const io::Checkpoint& checkpoint, const std::string& config_origin) {
+    const io::ModelConfig& config, const io::Checkpoint& checkpoint, const std::string& config_origin,
+    const LoadOptions& options) {
   auto w = std::make_shared<TransformerWeights>();
   w->config = config;
   const ArchitectureSpec& spec = spec_for(config);
@@ -261,6 +303,7 @@ GENARM_INLINE std::shared_ptr<const TransformerWeights> load_transformer_weights
     w->weight_bytes += w->lm_head.bytes();
   }
   r.check_all_used();
+  convert_weights(*w, options);
   return w;
 }
 

@@ -20,6 +20,7 @@
 #include "genarm/core/error.hpp"
 #include "genarm/io/model_config.hpp"
 #include "genarm/model/architecture.hpp"
+#include "genarm/model/load_options.hpp"
 #include "genarm/model/weight_matrix.hpp"
 
 namespace genarm::io {
@@ -69,10 +70,14 @@ struct TransformerWeights {
 // computes them in modeling_rope_utils.
 std::vector<float> rope_inverse_frequencies(const io::ModelConfig& c);
 
-// Loads and checks the weights of `checkpoint` for `config`.
+// Loads and checks the weights of `checkpoint` for `config`, kept as `options` says.
 std::shared_ptr<const TransformerWeights> load_transformer_weights(const io::ModelConfig& config,
                                                                    const io::Checkpoint& checkpoint,
-                                                                   const std::string& config_origin);
+                                                                   const std::string& config_origin,
+                                                                   const LoadOptions& options = {});
+
+// Converts the matrices of `w` as `options.weights` says (see LoadOptions); recomputes weight_bytes.
+void convert_weights(TransformerWeights& w, const LoadOptions& options);
 
 }  // namespace genarm::model
 
