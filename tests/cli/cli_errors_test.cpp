@@ -6,6 +6,8 @@
 #include <filesystem>
 #include <string>
 
+#include <nlohmann/json.hpp>
+
 #include "cli_support.hpp"
 
 namespace genarm {
@@ -129,19 +131,60 @@ TEST(CliErrors, InvalidUtf8Prompt) {
                          {"UTF-8", "3"}));
 }
 
-TEST(CliErrors, BrokenLineInAPromptsFileKeepsEarlierResults) {
+TEST(CliErrors, BrokenLineInAPromptsFileFailsBeforeAnyWork) {
+  // Every prompt is read before anything runs: the bad line is named, and an earlier results file
+  // is left as it was.
   TempDir dir("cli");
   write_file(dir / "in.jsonl", "{\"id\": \"a\", \"prompt\": \"one\"}\n{\"id\": \"b\", \"prompt\": \"two\"}\n{\"id\": \"c\", \"prompt\": \n");
+  write_file(dir / "out.jsonl", "{\"id\": \"a\", \"text\": \"kept\"}\n");
   const CliRun r = run_cli({"generate", "--base", fixture_model("llama-tiny"), "--input", (dir / "in.jsonl").string(), "--output",
                          (dir / "out.jsonl").string(), "--max-new-tokens", "3"});
   EXPECT_TRUE(fails_with(r, 1, {"in.jsonl:3", "not valid JSON"}));
-  const std::string out = read_file(dir / "out.jsonl");
-  EXPECT_NE(out.find("\"id\":\"a\""), std::string::npos) << out;
-  EXPECT_NE(out.find("\"id\":\"b\""), std::string::npos) << out;
+  EXPECT_EQ(read_file(dir / "out.jsonl"), "{\"id\": \"a\", \"text\": \"kept\"}\n");
   write_file(dir / "in2.jsonl", "{\"id\": 1, \"prompt\": \"one\"}\n{\"id\": 2, \"text\": \"no prompt key\"}\n");
   EXPECT_TRUE(fails_with(run_cli({"generate", "--base", fixture_model("llama-tiny"), "--input", (dir / "in2.jsonl").string(),
                                   "--output", (dir / "out2.jsonl").string(), "--max-new-tokens", "2"}),
                          1, {"in2.jsonl:2", "prompt"}));
+}
+
+// Batches give the same results as one prompt at a time, and a job killed part-way (its last line
+// cut off) is finished by --resume with exactly the missing prompts.
+TEST(CliBatch, BatchSizesAgreeAndResumeFinishesAKilledJob) {
+  TempDir dir("cli");
+  std::string input;
+  for (int i = 0; i < 7; ++i) input += "{\"id\": " + std::to_string(i) + ", \"prompt\": \"Prompt number " + std::to_string(i) + "\"}\n";
+  write_file(dir / "in.jsonl", input);
+  const auto run = [&](const std::string& out, const std::string& batch, bool resume) {
+    std::vector<std::string> a{"generate", "--base", fixture_model("llama-tiny"), "--arm", fixture_model("llama-tiny-arm"),
+                               "--input", (dir / "in.jsonl").string(), "--output", (dir / out).string(),
+                               "--max-new-tokens", "6", "--seed", "3", "--batch-size", batch};
+    if (resume) a.push_back("--resume");
+    return run_cli(a);
+  };
+  ASSERT_EQ(run("one.jsonl", "1", false).exit_code, 0);
+  ASSERT_EQ(run("four.jsonl", "4", false).exit_code, 0);
+  const auto strip_seconds = [](const std::string& text) {
+    std::string out;
+    size_t start = 0;
+    for (size_t nl = text.find('\n'); nl != std::string::npos; nl = text.find('\n', start)) {
+      auto j = nlohmann::json::parse(text.substr(start, nl - start));
+      j.erase("seconds");
+      out += j.dump() + "\n";
+      start = nl + 1;
+    }
+    return out;
+  };
+  const std::string one = strip_seconds(read_file(dir / "one.jsonl"));
+  EXPECT_EQ(one, strip_seconds(read_file(dir / "four.jsonl")));
+  // "Killed" after three complete lines and half of the fourth.
+  const std::string full = read_file(dir / "one.jsonl");
+  size_t cut = 0;
+  for (int i = 0; i < 3; ++i) cut = full.find('\n', cut) + 1;
+  write_file(dir / "killed.jsonl", full.substr(0, cut) + full.substr(cut, 20));
+  const CliRun resumed = run("killed.jsonl", "3", true);
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
+  EXPECT_NE(resumed.err.find("4 new, 3 kept"), std::string::npos) << resumed.err;
+  EXPECT_EQ(strip_seconds(read_file(dir / "killed.jsonl")), one);
 }
 
 TEST(CliErrors, ARewardModelWhereACausalLmBelongs) {

@@ -18,7 +18,7 @@ int run_demo(const Argv& argv) {
                      {"--limit", "N", "prompts in the evaluation (default: all 200 bundled)"},
                      {"--out", "DIR", "where the table, plots and results go (default demo-out)"},
                      {"--seed", "S", "random seed (default 1)"},
-                     {"--threads", "N", "threads per forward pass (default 1)"}});
+                     {"--threads", "N", "threads (default: all cores)"}});
   if (!args.parse(argv)) {
     std::printf("usage: genarm demo [--examples N] [--limit N] [--out DIR]\n\n%s", args.help().c_str());
     return 0;
@@ -28,7 +28,7 @@ int run_demo(const Argv& argv) {
       "  base: toy-base, a 3.2M-parameter Llama trained on the Brown corpus\n"
       "  ARMs: toy-arm-positive (positive sentiment) and toy-arm-concise (short answers), 1.3M each\n"
       "  decoding: z = log_softmax(base) + sum_i (w_i / beta) * log_softmax(arm_i), sampled at temperature 1\n\n");
-  ThreadPool pool(static_cast<size_t>(args.get_int("--threads", 1, 0, 1024)));
+  ThreadPool pool(static_cast<size_t>(args.get_int("--threads", 0, 0, 1024)));
   MethodDefaults defaults;
   defaults.sampler.seed = static_cast<uint64_t>(args.get_int("--seed", 1, 0, INT64_MAX));
   defaults.generation.max_new_tokens = 40;

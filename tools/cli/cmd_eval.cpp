@@ -17,7 +17,7 @@ namespace {
 const char* kUsage =
     "usage: genarm eval [--base DIR] [--arm DIR]... [--rm DIR] [--prompts FILE] [--limit N]\n"
     "         [--method SPEC]... [--betas B1,B2,...] [--weight-grid N] [--grid-beta B]\n"
-    "         [--out DIR] [--resume] [--max-new-tokens N] [sampling options] [--threads N]\n\n"
+    "         [--out DIR] [--resume] [--max-new-tokens N] [sampling options] [--batch-size N] [--threads N]\n\n"
     "Methods (SPEC): base | base:model=DIR | genarm:arms=A/B,weights=0.5/0.5,beta=1\n"
     "  | args:rm=DIR,k=10,w=1.5[,sample=1] | best-of-n:n=4,reward=rm|arm|afinn[,rm=DIR][,arms=...]\n"
     "Without methods: a toy-family preset, judged by both ARMs and toy-rm-positive —\n"
@@ -48,7 +48,8 @@ int run_eval(const Argv& argv) {
                              {"--judge-arm", "DIR", "ARMs whose reward is reported (default: the --arm list)", true},
                              {"--out", "DIR", "output folder (default eval-out)"},
                              {"--resume", "", "keep existing results and run only the missing prompts"},
-                             {"--threads", "N", "threads per forward pass (default 1)"}},
+                             {"--batch-size", "N", "prompts decoded together (default 8; 1 = one at a time, same results)"},
+                             {"--threads", "N", "threads (default: all cores)"}},
                             generation_options(), sampling_options()}));
   if (!args.parse(argv)) {
     std::printf("%s%s", kUsage, args.help().c_str());
@@ -61,8 +62,9 @@ int run_eval(const Argv& argv) {
   defaults.sampler = sampler_params(args);
   defaults.generation = generation_config(args, {});
   if (!args.has("--max-new-tokens")) defaults.generation.max_new_tokens = 40;  // the toy protocol
-  ThreadPool pool(static_cast<size_t>(args.get_int("--threads", 1, 0, 1024)));
+  ThreadPool pool(static_cast<size_t>(args.get_int("--threads", 0, 0, 1024)));
   defaults.pool = &pool;
+  defaults.batch_size = static_cast<size_t>(args.get_int("--batch-size", 8, 1, 4096));
 
   std::vector<MethodSpec> methods;
   for (const auto& m : args.all("--method")) methods.push_back(parse_method(m));

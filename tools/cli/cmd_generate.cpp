@@ -2,7 +2,10 @@
 // terminal, or as JSON) or a JSON Lines file of prompts (one result line written per prompt as it
 // completes).
 #include <cstdio>
+#include <filesystem>
+#include <set>
 #include <string>
+#include <vector>
 
 #include "args.hpp"
 #include "commands.hpp"
@@ -14,6 +17,7 @@
 #include "options.hpp"
 #include "methods.hpp"
 #include "prompts.hpp"
+#include "batch_output.hpp"
 
 namespace genarm::cli {
 namespace {
@@ -22,9 +26,13 @@ const char* kUsage =
     "usage: genarm generate [--base DIR] [--arm DIR]... [--weights W1,W2] [--beta B]\n"
     "         (--prompt TEXT | --prompt-ids 1,2,3 | --input prompts.jsonl --output results.jsonl)\n"
     "         [--max-new-tokens N] [--greedy] [--temperature T] [--top-k K] [--top-p P] [--min-p P]\n"
-    "         [--repeat-penalty R] [--seed S] [--ignore-eos] [--stop STR]... [--threads N] [--json]\n\n"
+    "         [--repeat-penalty R] [--seed S] [--ignore-eos] [--stop STR]... [--threads N] [--json]\n"
+    "         [--batch-size N] [--resume]\n\n"
     "Samples from z = log_softmax(base) + sum_i (w_i / beta) * log_softmax(arm_i) (GenARM), then the\n"
-    "sampler chain. Without --arm, the base model alone.\n\n";
+    "sampler chain. Without --arm, the base model alone. With --input, prompts are decoded in batches\n"
+    "(--batch-size; every weight is read once per step for all of them) and each result line is\n"
+    "written, in input order, as soon as it and the ones before it are complete; a killed job keeps\n"
+    "its complete lines and --resume runs exactly the missing prompts. Progress goes to stderr.\n\n";
 
 std::vector<OptionSpec> options() {
   return concat({guidance_options(),
@@ -37,9 +45,11 @@ std::vector<OptionSpec> options() {
                   {"--prompt", "TEXT", "prompt text (encoded with the tokenizer's special tokens)"},
                   {"--prompt-ids", "1,2,3", "prompt token ids, used exactly as given"},
                   {"--input", "FILE", "JSON lines {\"id\": ..., \"prompt\": \"...\"} or \"prompt_ids\""},
-                  {"--output", "FILE", "with --input: one JSON line per prompt (id, prompt, text, ids, ...)"}},
+                  {"--output", "FILE", "with --input: one JSON line per prompt (id, prompt, text, ids, ...), in input order"},
+                  {"--resume", "", "with --input: keep the results already in --output, run only the missing prompts"},
+                  {"--batch-size", "N", "with --input: prompts decoded together (default 8; 1 = one at a time, same results)"}},
                  template_options(), generation_options(), sampling_options(),
-                 {{"--threads", "N", "threads per forward pass (default 1; 0 = all cores)"},
+                 {{"--threads", "N", "threads (default: all cores)"},
                   {"--json", "", "print the result as one JSON object"},
                   {"--details", "", "include per-token log-probs (base, ARMs, guided, sampled) in JSON"}}});
 }
@@ -55,6 +65,9 @@ int run_generate(const Argv& argv) {
   const int modes = args.has("--prompt") + args.has("--prompt-ids") + args.has("--input");
   if (modes != 1) throw UsageError("give exactly one of --prompt, --prompt-ids, --input");
   if (args.has("--input") != args.has("--output")) throw UsageError("--input and --output go together");
+  if (!args.has("--input") && (args.has("--resume") || args.has("--batch-size"))) {
+    throw UsageError("--resume and --batch-size go with --input");
+  }
 
   const std::string method = args.get_or("--method", "genarm");
   if (method != "genarm" && method != "base" && method != "args" && method != "best-of-n") {
@@ -66,8 +79,9 @@ int run_generate(const Argv& argv) {
   defaults.rm = args.get_or("--rm", "");
   defaults.sampler = sampler_params(args);
   defaults.generation = generation_config(args, {});
-  ThreadPool pool(static_cast<size_t>(args.get_int("--threads", 1, 0, 1024)));
+  ThreadPool pool(static_cast<size_t>(args.get_int("--threads", 0, 0, 1024)));
   defaults.pool = &pool;
+  defaults.batch_size = static_cast<size_t>(args.get_int("--batch-size", 8, 1, 4096));
   MethodSpec spec;
   spec.text = method;
   spec.kind = method;
@@ -125,21 +139,47 @@ int run_generate(const Argv& argv) {
     return 0;
   }
 
+  // Every prompt is read and encoded before anything runs: a bad line fails the job at once.
   io::JsonlReader reader(*args.get("--input"));
-  io::JsonlWriter writer(*args.get("--output"), /*append=*/false);
-  size_t done = 0;
+  std::vector<nlohmann::json> ids, texts;
+  std::vector<Prompts> all_prompts;
   while (auto record = reader.next()) {
-    const Prompts prompts = prompts_from_record(*record, reader.where(), templates, tokenizer);
-    // Each prompt has its own reproducible stream: seed + line index.
-    const auto r = runner.run(prompts, defaults.sampler.seed + done);
-    auto out = to_json(r, details);
-    out["id"] = record->contains("id") ? (*record)["id"] : nlohmann::json(done);
-    out["prompt"] = record->contains("prompt") ? (*record)["prompt"]
-                                                : nlohmann::json(tokenizer.decode(prompts.base, true));
-    writer.write(out);
-    ++done;
+    all_prompts.push_back(prompts_from_record(*record, reader.where(), templates, tokenizer));
+    const size_t i = ids.size();
+    ids.push_back(record->contains("id") ? (*record)["id"] : nlohmann::json(i));
+    texts.push_back(record->contains("prompt") ? (*record)["prompt"]
+                                               : nlohmann::json(tokenizer.decode(all_prompts.back().base, true)));
   }
-  std::fprintf(stderr, "genarm generate: %zu results written to %s\n", done, args.get("--output")->c_str());
+  const std::filesystem::path output = *args.get("--output");
+  const bool resume = args.flag("--resume");
+  std::set<size_t> skipped;
+  if (resume) {
+    const auto finished = finished_ids(output);
+    for (size_t i = 0; i < ids.size(); ++i) {
+      if (finished.count(ids[i].dump())) skipped.insert(i);
+    }
+  }
+  std::vector<size_t> todo;
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (!skipped.count(i)) todo.push_back(i);
+  }
+  io::JsonlWriter writer(output, resume);
+  OrderedWriter ordered(writer);
+  Progress progress("generate " + spec.text, ids.size(), skipped.size());
+  size_t done = skipped.size();
+  double tokens = 0;
+  // Each prompt has its own reproducible stream: seed + its line index, whatever the batch.
+  runner.run_all(todo, [&](size_t i) { return all_prompts[i]; }, defaults.sampler.seed,
+                 [&](size_t i, GenerationResult r) {
+                   tokens += static_cast<double>(r.ids.size());
+                   auto out = to_json(r, details);
+                   out["id"] = ids[i];
+                   out["prompt"] = texts[i];
+                   ordered.add(i, std::move(out), skipped);
+                   progress.update(++done, tokens);
+                 });
+  std::fprintf(stderr, "genarm generate: %zu results in %s (%zu new, %zu kept from before)\n", done,
+               output.string().c_str(), todo.size(), skipped.size());
   return 0;
 }
 

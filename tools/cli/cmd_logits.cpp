@@ -20,7 +20,7 @@ int run_logits(const Argv& argv) {
                           {"--all-positions", "", "one row per position instead of the last only"},
                           {"--json", "", "print {\"logits\": [[...], ...]}"},
                           {"--top", "K", "without --json: show the K largest logits (default 10)"},
-                          {"--threads", "N", "threads (default 1; 0 = all cores)"},
+                          {"--threads", "N", "threads (default: all cores)"},
                       });
   if (!args.parse(argv)) {
     std::printf("usage: genarm logits --model DIR --ids 1,2,3 [--all-positions] [--json]\n\n%s",
@@ -29,7 +29,7 @@ int run_logits(const Argv& argv) {
   }
   const auto ids = Args::parse_ids("--ids", args.require("--ids"));
   const auto top = args.get_int("--top", 10, 1, 1 << 20);
-  ThreadPool pool(static_cast<size_t>(args.get_int("--threads", 1, 0, 1024)));
+  ThreadPool pool(static_cast<size_t>(args.get_int("--threads", 0, 0, 1024)));
   const auto model = model::Transformer::load(resolve_model(args.get_or("--model", "toy-base")));
   auto state = model.new_sequence(static_cast<int64_t>(ids.size()));
   state.set_thread_pool(&pool);

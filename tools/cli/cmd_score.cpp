@@ -19,7 +19,7 @@ int run_score(const Argv& argv) {
   Args args("score", concat({{{"--arm", "DIR", "the autoregressive reward model (folder or bundled name)"},
                               {"--input", "FILE", "JSON lines {\"prompt\": ..., \"response\": ...} (or prompt_ids / response_ids)"},
                               {"--output", "FILE", "write JSON lines with the rewards (default: stdout)"},
-                              {"--threads", "N", "threads per forward pass (default 1)"}},
+                              {"--threads", "N", "threads (default: all cores)"}},
                              template_options()}));
   if (!args.parse(argv)) {
     std::printf("usage: genarm score --arm DIR --input responses.jsonl [--output scores.jsonl]\n\n"
@@ -29,7 +29,7 @@ int run_score(const Argv& argv) {
   }
   const auto dir = resolve_model(args.require("--arm"));
   const auto tokenizer = Tokenizer::from_file(dir);
-  ThreadPool pool(static_cast<size_t>(args.get_int("--threads", 1, 0, 1024)));
+  ThreadPool pool(static_cast<size_t>(args.get_int("--threads", 0, 0, 1024)));
   TransformerSource arm(model::Transformer::load(dir));
   arm.set_thread_pool(&pool);
   const auto arm_template = args.get_or("--base-template", "");

@@ -22,6 +22,7 @@
 #include "genarm/eval/svg_plot.hpp"
 #include "genarm/guidance/arm_reward.hpp"
 #include "genarm/io/jsonl.hpp"
+#include "batch_output.hpp"
 #include "methods.hpp"
 
 namespace genarm::cli {
@@ -47,16 +48,16 @@ inline std::vector<EvalPrompt> read_prompts(const std::filesystem::path& path, s
   return out;
 }
 
-// Scores generations: sentiment, ARM rewards, RM score. Judges are loaded once.
+// Scores generations: sentiment, ARM rewards, RM score. Judges are loaded once; a group of
+// generations is scored in batched passes over each judge's weights.
 class Judges {
  public:
   Judges(ModelCache& cache, const std::vector<std::string>& arms, const std::string& rm,
          std::optional<eval::AfinnScorer> afinn, ThreadPool* pool)
-      : afinn_(std::move(afinn)) {
+      : afinn_(std::move(afinn)), pool_(pool) {
     for (const auto& a : arms) {
       arm_names_.push_back(std::filesystem::path(resolve_model(a)).filename().string());
-      arms_.emplace_back(cache.model(a));
-      arms_.back().set_thread_pool(pool);
+      arms_.push_back(cache.model(a));
       vocab_ = cache.tokenizer(a).vocab_size();
     }
     if (!rm.empty()) {
@@ -70,22 +71,34 @@ class Judges {
   const std::vector<std::string>& arm_names() const { return arm_names_; }
   const std::string& rm_name() const { return rm_name_; }
 
-  void score(const std::vector<int32_t>& prompt, const GenerationResult& r, nlohmann::json& out) {
-    if (afinn_) out["sentiment"] = afinn_->score(r.text);
-    if (!arms_.empty()) {
-      nlohmann::json rewards = nlohmann::json::object();
-      for (size_t i = 0; i < arms_.size(); ++i) {
-        rewards[arm_names_[i]] = r.ids.empty() ? 0.0 : arm_score(arms_[i], prompt, r.ids, vocab_).reward;
-      }
-      out["arm_rewards"] = rewards;
+  // Adds the scores of generation i (after prompts[i]) to out[i].
+  void score(std::span<const std::vector<int32_t>> prompts, std::span<const GenerationResult> results,
+             std::span<nlohmann::json> out) {
+    for (size_t i = 0; i < results.size(); ++i) {
+      if (afinn_) out[i]["sentiment"] = afinn_->score(results[i].text);
     }
-    if (rm_) out["rm_score"] = (*rm_)(prompt, r.ids);
+    if (!arms_.empty()) {
+      std::vector<ScoreItem> items;
+      for (size_t i = 0; i < results.size(); ++i) items.push_back({prompts[i], results[i].ids});
+      for (size_t i = 0; i < results.size(); ++i) out[i]["arm_rewards"] = nlohmann::json::object();
+      for (size_t a = 0; a < arms_.size(); ++a) {
+        const auto scores = arm_scores(arms_[a], items, vocab_, pool_);
+        for (size_t i = 0; i < results.size(); ++i) out[i]["arm_rewards"][arm_names_[a]] = scores[i].reward;
+      }
+    }
+    if (rm_) {
+      std::vector<std::pair<std::span<const int32_t>, std::span<const int32_t>>> items;
+      for (size_t i = 0; i < results.size(); ++i) items.emplace_back(prompts[i], results[i].ids);
+      const auto scores = rm_->score_batch(items);
+      for (size_t i = 0; i < results.size(); ++i) out[i]["rm_score"] = scores[i];
+    }
   }
 
  private:
   std::optional<eval::AfinnScorer> afinn_;
+  ThreadPool* pool_;
   std::vector<std::string> arm_names_;
-  std::vector<TransformerSource> arms_;
+  std::vector<model::Transformer> arms_;
   size_t vocab_ = 0;
   std::string rm_name_;
   std::unique_ptr<TrajectoryReward> rm_;
@@ -136,30 +149,6 @@ inline Summary summarise(const MethodSpec& spec, const std::filesystem::path& re
   return s;
 }
 
-// Progress on stderr: a redrawn bar on a terminal, a line per 10% otherwise.
-class Progress {
- public:
-  Progress(std::string label, size_t total) : label_(std::move(label)), total_(total), tty_(::isatty(2)) {}
-  void update(size_t done, double tokens_per_second) {
-    if (tty_) {
-      const int width = 30;
-      const int filled = static_cast<int>(width * done / std::max<size_t>(total_, 1));
-      std::fprintf(stderr, "\r  %-34.34s [%s%s] %zu/%zu  %.0f tok/s ", label_.c_str(), std::string(static_cast<size_t>(filled), '#').c_str(),
-                   std::string(static_cast<size_t>(width - filled), '.').c_str(), done, total_, tokens_per_second);
-      if (done == total_) std::fprintf(stderr, "\n");
-    } else if (done == total_ || done * 10 / std::max<size_t>(total_, 1) != last_decile_) {
-      last_decile_ = done * 10 / std::max<size_t>(total_, 1);
-      std::fprintf(stderr, "  %s: %zu/%zu prompts, %.0f tok/s\n", label_.c_str(), done, total_, tokens_per_second);
-    }
-  }
-
- private:
-  std::string label_;
-  size_t total_;
-  bool tty_;
-  size_t last_decile_ = 0;
-};
-
 struct EvalOptions {
   std::filesystem::path out_dir;
   bool resume = false;
@@ -167,40 +156,69 @@ struct EvalOptions {
   bool quiet = false;
 };
 
-// Runs `spec` over `prompts`, appending to out_dir/results/<slug>.jsonl (skipping prompts already
-// there when resuming), then summarises the file.
+// Runs `spec` over `prompts` through the batch engine, writing out_dir/results/<slug>.jsonl in
+// prompt order as results complete (with --resume, keeping the lines already there and running
+// only the missing prompts), each group of results scored by the judges in batched passes; then
+// summarises the file.
 inline Summary run_method_eval(const MethodSpec& spec, const std::vector<EvalPrompt>& prompts, ModelCache& cache,
                                const MethodDefaults& defaults, Judges& judges, const EvalOptions& options) {
   const auto dir = options.out_dir / "results";
   std::filesystem::create_directories(dir);
   const auto path = dir / (slug(spec.label) + ".jsonl");
-  std::set<std::string> done;
-  if (options.resume && std::filesystem::exists(path)) {
-    io::JsonlReader reader(path);
-    while (auto line = reader.next()) done.insert((*line).value("id", nlohmann::json()).dump());
+  std::set<size_t> skipped;
+  if (options.resume) {
+    const auto finished = finished_ids(path);
+    for (size_t i = 0; i < prompts.size(); ++i) {
+      if (finished.count(prompts[i].id.dump())) skipped.insert(i);
+    }
   }
   MethodRunner runner(spec, cache, defaults);
-  io::JsonlWriter writer(path, options.resume);
-  Progress progress(spec.label, prompts.size());
-  double tokens = 0, seconds = 0;
-  size_t finished = 0;
+  std::vector<std::vector<int32_t>> encoded(prompts.size());
+  std::vector<size_t> todo;
   for (size_t i = 0; i < prompts.size(); ++i) {
-    const auto& p = prompts[i];
-    if (!done.count(p.id.dump())) {
-      const Prompts ids{runner.tokenizer().encode(p.text), {}};
-      const GenerationResult r = runner.run(ids, options.seed + i);
-      nlohmann::json out = to_json(r);
-      out["id"] = p.id;
-      out["prompt"] = p.text;
-      out["method"] = spec.label;
-      judges.score(ids.base, r, out);
-      writer.write(out);
-      tokens += static_cast<double>(r.ids.size());
-      seconds += r.prefill_seconds + r.decode_seconds;
-    }
-    ++finished;
-    if (!options.quiet) progress.update(finished, seconds > 0 ? tokens / seconds : 0.0);
+    if (skipped.count(i)) continue;
+    encoded[i] = runner.tokenizer().encode(prompts[i].text);
+    todo.push_back(i);
   }
+  io::JsonlWriter writer(path, options.resume);
+  OrderedWriter ordered(writer);
+  std::optional<Progress> progress;
+  if (!options.quiet) progress.emplace(spec.label, prompts.size(), skipped.size());
+  size_t done = skipped.size();
+  double tokens = 0;
+  // Finished generations wait in a group until it is worth a batched pass of the judges.
+  const size_t group = std::max<size_t>(defaults.batch_size, 1);
+  std::vector<size_t> indices;
+  std::vector<std::vector<int32_t>> group_prompts;
+  std::vector<GenerationResult> results;
+  const auto flush = [&] {
+    if (results.empty()) return;
+    std::vector<nlohmann::json> lines(results.size());
+    judges.score(group_prompts, results, lines);
+    for (size_t k = 0; k < results.size(); ++k) {
+      nlohmann::json out = to_json(results[k]);
+      out["id"] = prompts[indices[k]].id;
+      out["prompt"] = prompts[indices[k]].text;
+      out["method"] = spec.label;
+      out.update(lines[k]);
+      ordered.add(indices[k], std::move(out), skipped);
+      tokens += static_cast<double>(results[k].ids.size());
+      ++done;
+    }
+    if (progress) progress->update(done, tokens);
+    indices.clear();
+    group_prompts.clear();
+    results.clear();
+  };
+  runner.run_all(todo, [&](size_t i) { return Prompts{encoded[i], {}}; }, options.seed,
+                 [&](size_t i, GenerationResult r) {
+                   indices.push_back(i);
+                   group_prompts.push_back(encoded[i]);
+                   results.push_back(std::move(r));
+                   if (results.size() >= group) flush();
+                 });
+  flush();
+  if (progress && todo.empty()) progress->update(done, tokens);
   return summarise(spec, path);
 }
 

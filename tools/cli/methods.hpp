@@ -8,15 +8,18 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <functional>
 #include <map>
-#include <optional>
 #include <memory>
+#include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
 #include "args.hpp"
 #include "common.hpp"
 #include "genarm/eval/afinn.hpp"
+#include "genarm/generate/batch_generator.hpp"
 #include "genarm/generate/best_of_n.hpp"
 #include "genarm/generate/generator.hpp"
 #include "genarm/guidance/args_policy.hpp"
@@ -176,27 +179,29 @@ struct MethodDefaults {
   sampling::SamplerParams sampler;
   GenerationConfig generation;  // eos ids are filled per base model
   ThreadPool* pool = nullptr;
+  size_t batch_size = 8;        // sequences decoded together by run_all (1: one at a time)
 };
 
-// Runs one method on prompts; keeps its policy and sampler between prompts.
+// Runs one method on prompts: run() one prompt at a time (streamed), run_all() many through the
+// batch engine. Both give the same results for the same prompt and seed (the engine is
+// batch-invariant).
 class MethodRunner {
  public:
   MethodRunner(const MethodSpec& spec, ModelCache& cache, const MethodDefaults& defaults)
       : spec_(spec), defaults_(defaults) {
     std::vector<GuidedModel::Part> arms;
-    const bool guided = spec.kind == "genarm" || (spec.kind == "best-of-n" && !spec.arms.empty());
-    if (guided) {
+    guided_ = spec.kind == "genarm" || (spec.kind == "best-of-n" && !spec.arms.empty());
+    if (guided_) {
       const auto& names = spec.arms.empty() ? defaults.arms : spec.arms;
       if (names.empty()) fail(ErrorCategory::kInvalidArgument, "method '", spec.text, "': no ARM (give --arm or arms=...)");
       for (const auto& a : names) arms.push_back(cache.part(a));
     }
     model_ = std::make_unique<GuidedModel>(
         GuidedModel::assemble(cache.part(spec.model.empty() ? defaults.base : spec.model), std::move(arms)));
-    policy_ = std::make_unique<GuidedPolicy<TransformerSource>>(
-        model_->new_policy(guided ? Guidance{spec.weights, spec.beta} : Guidance{}, defaults.pool));
-    sampling::SamplerParams sampler = defaults.sampler;
-    if (spec.kind == "args" && !spec.sample) sampler.greedy = true;  // ARGS-greedy unless sample=1
-    sampler_ = std::make_unique<sampling::Sampler>(sampler, model_->vocab_size());
+    guidance_ = guided_ ? Guidance{spec.weights, spec.beta} : Guidance{};
+    guidance_.validate(model_->num_arms());
+    sampler_params_ = defaults.sampler;
+    if (spec.kind == "args" && !spec.sample) sampler_params_.greedy = true;  // ARGS-greedy unless sample=1
     config_ = defaults.generation;
     config_.eos_token_ids = model_->eos_token_ids();
 
@@ -204,17 +209,11 @@ class MethodRunner {
     if (spec.kind == "args" || (spec.kind == "best-of-n" && spec.reward == "rm")) {
       if (rm.empty()) fail(ErrorCategory::kInvalidArgument, "method '", spec.text, "' needs a reward model (--rm DIR or rm=DIR)");
       check_tokenizer(cache.tokenizer(rm), rm);
-    }
-    if (spec.kind == "args") {
-      TransformerSource base(model_->base());
-      base.set_thread_pool(defaults.pool);
-      args_ = std::make_unique<ArgsPolicy<TransformerSource>>(std::move(base), cache.model(rm), model_->vocab_size(),
-                                                              ArgsParams{spec.k, spec.w});
-      args_->set_thread_pool(defaults.pool);
+      rm_model_ = cache.model(rm);
     }
     if (spec.kind == "best-of-n") {
       if (spec.reward == "rm") {
-        rm_ = std::make_unique<TrajectoryReward>(cache.model(rm));
+        rm_ = std::make_unique<TrajectoryReward>(*rm_model_);
         rm_->set_thread_pool(defaults.pool);
       } else if (spec.reward == "arm") {
         const std::string arm = !spec.reward_arm.empty() ? spec.reward_arm
@@ -222,8 +221,7 @@ class MethodRunner {
                                                          : "";
         if (arm.empty()) fail(ErrorCategory::kInvalidArgument, "method '", spec.text, "': reward=arm needs arm=DIR or --arm");
         check_tokenizer(cache.tokenizer(arm), arm);
-        judge_arm_ = std::make_unique<TransformerSource>(cache.model(arm));
-        judge_arm_->set_thread_pool(defaults.pool);
+        judge_arm_ = cache.model(arm);
       } else if (!defaults.afinn) {
         fail(ErrorCategory::kInvalidArgument, "method '", spec.text, "': reward=afinn needs the bundled AFINN data");
       }
@@ -233,21 +231,122 @@ class MethodRunner {
   const Tokenizer& tokenizer() const { return model_->tokenizer(); }
   const MethodSpec& spec() const { return spec_; }
 
+  // One prompt, decoded alone (its text streamed to on_text).
   GenerationResult run(const Prompts& prompts, uint64_t seed, const StreamCallback& on_text = {}) {
-    sampler_->reseed(seed);
-    if (args_) return generate(*args_, *sampler_, model_->tokenizer(), prompts, config_, on_text);
+    sampling::SamplerParams params = sampler_params_;
+    params.seed = seed;
+    sampling::Sampler sampler(params, model_->vocab_size());
+    if (spec_.kind == "args") {
+      TransformerSource base(model_->base());
+      base.set_thread_pool(defaults_.pool);
+      ArgsPolicy<TransformerSource> args(std::move(base), *rm_model_, model_->vocab_size(), ArgsParams{spec_.k, spec_.w});
+      args.set_thread_pool(defaults_.pool);
+      return generate(args, sampler, model_->tokenizer(), prompts, config_, on_text);
+    }
+    auto policy = model_->new_policy(guidance_, defaults_.pool);
     if (spec_.kind == "best-of-n") {
       auto reward = [&](const Prompts& p, const GenerationResult& r) -> double {
-        if (rm_) return (*rm_)(p.base, r.ids);
-        if (judge_arm_) return r.ids.empty() ? 0.0 : arm_score(*judge_arm_, p.base, r.ids, model_->vocab_size()).reward;
-        return defaults_.afinn->score(r.text);
+        std::vector<GenerationResult> one{r};
+        return rewards(p, one)[0];
       };
-      return best_of_n(*policy_, *sampler_, model_->tokenizer(), prompts, config_, spec_.n, seed, reward, on_text).best;
+      return best_of_n(policy, sampler, model_->tokenizer(), prompts, config_, spec_.n, seed, reward, on_text).best;
     }
-    return generate(*policy_, *sampler_, model_->tokenizer(), prompts, config_, on_text);
+    return generate(policy, sampler, model_->tokenizer(), prompts, config_, on_text);
+  }
+
+  // Runs prompt_of(i) for every i in `todo` through the batch engine, defaults.batch_size
+  // sequences at a time, prompt i with seed `seed + i`; on_result(i, result) is called on this
+  // thread as each completes (in completion order).
+  void run_all(std::span<const size_t> todo, const std::function<Prompts(size_t)>& prompt_of, uint64_t seed,
+               const std::function<void(size_t, GenerationResult)>& on_result) {
+    const size_t samples = spec_.kind == "best-of-n" ? static_cast<size_t>(spec_.n) : 1;
+    BatchOptions options;
+    options.max_batch = std::max(defaults_.batch_size, samples);
+    BatchGenerator engine(*model_, options, defaults_.pool, rm_model_ ? &*rm_model_ : nullptr);
+    struct Pending {
+      size_t index;
+      Prompts prompts;
+      std::vector<GenerationResult> samples;
+      size_t received = 0;
+    };
+    std::map<uint64_t, Pending> pending;
+    std::vector<std::pair<size_t, GenerationResult>> finished;
+    size_t next = 0;
+    const size_t queue = 2 * options.max_batch;  // requests submitted ahead of the running ones
+    while (next < todo.size() || !pending.empty()) {
+      while (next < todo.size() && pending.size() < queue) {
+        const size_t i = todo[next++];
+        BatchRequest r;
+        r.prompts = prompt_of(i);
+        if (guided_) {
+          for (size_t a = 0; a < model_->num_arms(); ++a) r.arms.push_back(a);
+          r.guidance = guidance_;
+        }
+        if (spec_.kind == "args") r.args = ArgsParams{spec_.k, spec_.w};
+        r.sampler = sampler_params_;
+        r.sampler.seed = seed + i;
+        r.config = config_;
+        r.samples = static_cast<int>(samples);
+        r.on_done = [&pending](uint64_t id, int sample, GenerationResult result) {
+          Pending& p = pending.at(id);
+          p.samples[static_cast<size_t>(sample)] = std::move(result);
+          ++p.received;
+        };
+        Prompts copy = r.prompts;
+        const uint64_t id = engine.submit(std::move(r));
+        pending.emplace(id, Pending{i, std::move(copy), std::vector<GenerationResult>(samples), 0});
+      }
+      engine.step();
+      for (auto it = pending.begin(); it != pending.end();) {
+        if (it->second.received < samples) {
+          ++it;
+          continue;
+        }
+        finished.emplace_back(it->second.index, pick(it->second.prompts, std::move(it->second.samples)));
+        it = pending.erase(it);
+      }
+      for (auto& [index, result] : finished) on_result(index, std::move(result));
+      finished.clear();
+    }
   }
 
  private:
+  // best-of-n: the highest reward (ties: the first), costing all samples; otherwise the one result.
+  GenerationResult pick(const Prompts& prompts, std::vector<GenerationResult> samples) {
+    if (samples.size() == 1) return std::move(samples[0]);
+    const auto scores = rewards(prompts, samples);
+    size_t best = 0;
+    for (size_t i = 1; i < scores.size(); ++i) {
+      if (scores[i] > scores[best]) best = i;
+    }
+    double decode = 0, cost = 0;
+    for (const auto& s : samples) decode += s.decode_seconds, cost += s.cost_seconds;
+    GenerationResult out = std::move(samples[best]);
+    out.decode_seconds = decode;  // the cost of the method, not of one sample
+    out.cost_seconds = cost;
+    return out;
+  }
+
+  // The best-of-n judge's reward of each sample.
+  std::vector<double> rewards(const Prompts& prompts, const std::vector<GenerationResult>& samples) {
+    std::vector<double> out;
+    if (rm_) {
+      std::vector<std::pair<std::span<const int32_t>, std::span<const int32_t>>> items;
+      for (const auto& s : samples) items.emplace_back(prompts.base, s.ids);
+      return rm_->score_batch(items);
+    }
+    if (judge_arm_) {
+      std::vector<ScoreItem> items;
+      for (const auto& s : samples) items.push_back({prompts.base, s.ids});
+      for (const auto& score : arm_scores(*judge_arm_, items, model_->vocab_size(), defaults_.pool)) {
+        out.push_back(score.reward);
+      }
+      return out;
+    }
+    for (const auto& s : samples) out.push_back(defaults_.afinn->score(s.text));
+    return out;
+  }
+
   void check_tokenizer(const Tokenizer& other, const std::string& name) const {
     if (other.fingerprint() != model_->tokenizer().fingerprint()) {
       fail(ErrorCategory::kInvalidArgument, "the tokenizer of ", name, " differs from the base model's: the ",
@@ -258,12 +357,13 @@ class MethodRunner {
   MethodSpec spec_;
   MethodDefaults defaults_;
   std::unique_ptr<GuidedModel> model_;
-  std::unique_ptr<GuidedPolicy<TransformerSource>> policy_;
-  std::unique_ptr<ArgsPolicy<TransformerSource>> args_;
-  std::unique_ptr<TrajectoryReward> rm_;
-  std::unique_ptr<TransformerSource> judge_arm_;
-  std::unique_ptr<sampling::Sampler> sampler_;
+  bool guided_ = false;
+  Guidance guidance_;
+  sampling::SamplerParams sampler_params_;
   GenerationConfig config_;
+  std::optional<model::Transformer> rm_model_;
+  std::unique_ptr<TrajectoryReward> rm_;
+  std::optional<model::Transformer> judge_arm_;
 };
 
 }  // namespace genarm::cli

@@ -35,6 +35,7 @@ struct BatchGenerator::Slot {
   std::unique_ptr<SequenceDecoder> decoder;
   std::vector<int32_t> guide_of_model;  // (1 + ARMs): the policy's guide index of each ARM, -1 if unused
   std::string piece;                    // text of this step's sample()
+  double share = 0.0;                   // its share of the steps' time so far (cost_seconds)
   std::exception_ptr error;             // from this step's sample()
 
   bool busy() const { return request != nullptr; }
@@ -161,6 +162,7 @@ GENARM_INLINE void BatchGenerator::start_slot(Slot& slot, const std::shared_ptr<
   slot.started = false;
   slot.cancelled = false;
   slot.reserved = false;
+  slot.share = 0.0;
   std::fill(slot.guide_of_model.begin(), slot.guide_of_model.end(), -1);
   BatchSource base(model_->base(), slot.states[0]);
   if (spec.args) {
@@ -344,6 +346,7 @@ GENARM_INLINE void BatchGenerator::finish(Slot& slot) {
     if (on_text && !slot.cancelled) on_text(piece);
   });
   GenerationResult result = std::move(slot.decoder->result());
+  result.cost_seconds = slot.share;
   if (slot.cancelled && result.stop_reason != StopReason::kCallback) result.stop_reason = StopReason::kCallback;
   slot.release();
   {
@@ -420,6 +423,13 @@ GENARM_INLINE void BatchGenerator::sample_ready() {
     stats_.generated += ready_.size();
     stats_.batch_rows += ready_.size();
   }
+  // This step's time so far, shared by the sequences that took part (prefilling or sampling).
+  size_t taking_part = 0;
+  for (const auto& slot : slots_) taking_part += slot->busy() && !slot->reserved ? 1 : 0;
+  const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - step_start_).count();
+  for (auto& slot : slots_) {
+    if (slot->busy() && !slot->reserved) slot->share += elapsed / static_cast<double>(taking_part);
+  }
   for (Slot* slot : ready_) {
     if (!slot->busy()) continue;
     if (slot->error) {
@@ -446,6 +456,7 @@ GENARM_INLINE void BatchGenerator::sample_ready() {
 
 GENARM_INLINE bool BatchGenerator::step() {
   const auto t0 = std::chrono::steady_clock::now();
+  step_start_ = t0;
   admit();
   bool busy = false;
   for (const auto& slot : slots_) busy |= slot->busy();

@@ -15,6 +15,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <deque>
 #include <exception>
@@ -131,6 +132,7 @@ class BatchGenerator {
   std::vector<model::BatchItem> items_;               // this step's items of one model
   std::vector<Slot*> item_slots_;                     // (items_) their slots
   std::vector<Slot*> ready_;                          // slots sampling this step
+  std::chrono::steady_clock::time_point step_start_;
 
   mutable std::mutex mutex_;  // guards the members below
   std::deque<std::shared_ptr<Request>> waiting_;

@@ -46,6 +46,7 @@ BestOfNResult best_of_n(Policy& policy, sampling::Sampler& sampler, const Tokeni
   out.best = out.candidates[out.best_index];
   out.best.prefill_seconds = prefill;
   out.best.decode_seconds = decode;  // the cost of the method, not of one sample
+  out.best.cost_seconds = prefill + decode;
   if (on_text && !out.best.text.empty()) on_text(out.best.text);
   return out;
 }

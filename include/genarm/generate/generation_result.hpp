@@ -61,6 +61,10 @@ struct GenerationResult {
   size_t prompt_tokens = 0;          // base prompt length
   double prefill_seconds = 0.0;
   double decode_seconds = 0.0;
+  // The compute time the generation cost: prefill + decode for generate(); in a BatchGenerator
+  // batch, its share of every step it took part in (each step's time divided among the sequences
+  // in it), so that the costs of a batch's generations add up to its time.
+  double cost_seconds = 0.0;
 };
 
 }  // namespace genarm

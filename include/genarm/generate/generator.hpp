@@ -52,6 +52,7 @@ void decode_loop(Policy& policy, sampling::Sampler& sampler, const Tokenizer& to
   const double prefill = result.prefill_seconds;
   result = std::move(decoder.result());
   result.prefill_seconds = prefill;
+  result.cost_seconds = result.prefill_seconds + result.decode_seconds;
 }
 
 }  // namespace detail

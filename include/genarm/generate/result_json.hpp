@@ -1,6 +1,6 @@
 // JSON form of a GenerationResult, as the CLI prints it and writes it to JSON Lines files:
 // {"ids": [...], "text": "...", "stop_reason": "...", "new_tokens": n, "prompt_tokens": n,
-//  "seconds": s, "details": [{"id", "logprob_base", "logprob_arms", "logprob_guided",
+//  "seconds": s (the generation's cost, see GenerationResult::cost_seconds), "details": [{"id", "logprob_base", "logprob_arms", "logprob_guided",
 //  "logprob_sampled"}, ...]}   (details only when requested).
 // Thread-safety: pure function.
 #pragma once
@@ -18,7 +18,7 @@ inline nlohmann::json to_json(const GenerationResult& r, bool details = false) {
   j["stop_reason"] = std::string(to_string(r.stop_reason));
   j["new_tokens"] = r.ids.size();
   j["prompt_tokens"] = r.prompt_tokens;
-  j["seconds"] = r.prefill_seconds + r.decode_seconds;
+  j["seconds"] = r.cost_seconds > 0 ? r.cost_seconds : r.prefill_seconds + r.decode_seconds;
   if (details) {
     nlohmann::json rows = nlohmann::json::array();
     for (size_t t = 0; t < r.details.size(); ++t) {
