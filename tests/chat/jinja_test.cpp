@@ -426,6 +426,10 @@ TEST(JinjaLimits, DeepNestingIsAnErrorNotACrash) {
                       ErrorCategory::kInvalidArgument, "nested deeper");
   GENARM_EXPECT_ERROR(JinjaTemplate("{{ " + std::string(3000, '[') + " }}"), ErrorCategory::kFormat,
                       "chat template:1:3005: unexpected '}', expected ']'");
+  // Expressions nested within recursive macros: bounded as a whole, not only per level.
+  const std::string lists = std::string(45, '[') + "f(n - 1) if n > 0 else 'x'" + std::string(45, ']');
+  GENARM_EXPECT_ERROR(render("{% macro f(n) %}{{ " + lists + "|length }}{% endmacro %}{{ f(90) }}"),
+                      ErrorCategory::kInvalidArgument, "nests evaluation deeper than 500 levels");
   // Moderate nesting is fine.
   EXPECT_EQ(render("{{ " + std::string(20, '(') + "1" + std::string(20, ')') + " }}"), "1");
 }

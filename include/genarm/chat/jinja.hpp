@@ -31,6 +31,7 @@
 #include "genarm/chat/detail/parser.hpp"
 #include "genarm/chat/detail/renderer.hpp"
 #include "genarm/core/error.hpp"
+#include "genarm/core/utf8.hpp"
 
 namespace genarm::chat {
 
@@ -40,6 +41,11 @@ class JinjaTemplate {
   explicit JinjaTemplate(std::string_view source, std::string origin = "chat template")
       : impl_(std::make_shared<Impl>()) {
     impl_->origin = std::move(origin);
+    // Python strings are text: a template is refused, not misread, if it is not UTF-8.
+    const size_t bad = utf8::find_invalid(source);
+    if (bad != std::string_view::npos) {
+      fail(ErrorCategory::kFormat, impl_->origin, ": not valid UTF-8 (ill-formed sequence at byte offset ", bad, ")");
+    }
     impl_->source = detail::SourceText(source);
     translate_errors([&] {
       detail::Lexer lexer(impl_->source);

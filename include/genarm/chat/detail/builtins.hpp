@@ -108,6 +108,7 @@ inline Value f_indent(Renderer&, const Value& in, CallArgs& args) {
   if (width.is_string()) {
     indention = width.as_string();
   } else if (width.is_integral()) {
+    check_built_size(static_cast<size_t>(std::max<int64_t>(0, width.as_int())), "indentation");
     indention = std::string(static_cast<size_t>(std::max<int64_t>(0, width.as_int())), ' ');
   } else {
     raise_type_error("TypeError: can't multiply sequence by non-int of type '", type_name(width), "'");
@@ -120,6 +121,7 @@ inline Value f_indent(Renderer&, const Value& in, CallArgs& args) {
     for (size_t i = 0; i < lines.size(); ++i) {
       if (i) rv += "\n" + indention;
       rv += lines[i];
+      check_built_size(rv.size(), "indented text");
     }
   } else {
     rv = lines.empty() ? std::string() : lines[0];
@@ -127,6 +129,7 @@ inline Value f_indent(Renderer&, const Value& in, CallArgs& args) {
       rv += "\n";
       if (!lines[i].empty()) rv += indention;
       rv += lines[i];
+      check_built_size(rv.size(), "indented text");
     }
   }
   if (a.get_bool(1, false)) rv = indention + rv;
@@ -228,6 +231,7 @@ inline Value f_tojson(Renderer&, const Value& in, CallArgs& args) {
     if (indent.is_string()) {
       o.indent = indent.as_string();
     } else if (indent.is_integral()) {
+      check_built_size(static_cast<size_t>(std::max<int64_t>(0, indent.as_int())), "tojson indent");
       o.indent = std::string(static_cast<size_t>(std::max<int64_t>(0, indent.as_int())), ' ');
     } else {
       raise_type_error("TypeError: can't multiply sequence by non-int of type '", type_name(indent), "'");

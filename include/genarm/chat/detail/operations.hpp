@@ -24,15 +24,6 @@
 
 namespace genarm::chat::detail {
 
-// Containers and strings built by template code are bounded (a hostile "x" * 10**12).
-inline constexpr size_t kMaxBuiltSize = size_t{256} << 20;  // bytes of a string, or list elements
-
-inline void check_built_size(size_t n, std::string_view what) {
-  if (n > kMaxBuiltSize) {
-    raise(ErrorCategory::kInvalidArgument, what, " would hold ", n, " elements, more than the limit of ", kMaxBuiltSize);
-  }
-}
-
 // Binds call arguments to named parameters, Python style, with Python's TypeError messages:
 //   ArgParser a("indent", args, {"width", "first", "blank"});
 //   a.get(0, Value(4)) ...; a.finish();

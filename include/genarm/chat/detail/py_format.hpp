@@ -25,6 +25,13 @@ Value format_get_item(const Value& object, const Value& key);
 
 namespace format_detail {
 
+// Widths and precisions are bounded: "%999999999s" must not allocate a gigabyte.
+inline constexpr int64_t kMaxWidth = int64_t{1} << 20;
+
+inline void check_width(int64_t n) {
+  if (n > kMaxWidth) raise(ErrorCategory::kInvalidArgument, "ValueError: format width or precision ", n, " exceeds the limit of ", kMaxWidth);
+}
+
 inline std::string pad(std::string body, size_t width, char align, const std::string& fill, std::string_view sign_prefix = "") {
   const size_t len = code_point_count(body) + code_point_count(sign_prefix);
   if (len >= width) return std::string(sign_prefix) + body;
@@ -145,11 +152,15 @@ inline std::string py_percent_format(const std::string& fmt, const Value& args) 
         ++i;
         const Value& w = take();
         if (!w.is_integral()) raise_type_error("TypeError: * wants int");
+        check_width(w.as_int() < 0 ? -w.as_int() : w.as_int());
         return static_cast<int>(w.as_int());
       }
-      int n = 0;
-      while (i < fmt.size() && fmt[i] >= '0' && fmt[i] <= '9') n = n * 10 + (fmt[i++] - '0');
-      return n;
+      int64_t n = 0;
+      while (i < fmt.size() && fmt[i] >= '0' && fmt[i] <= '9') {
+        n = n * 10 + (fmt[i++] - '0');
+        check_width(n);
+      }
+      return static_cast<int>(n);
     };
     int width = read_number();
     if (width < 0) {
@@ -288,14 +299,20 @@ inline std::string py_format_value(const Value& v, const std::string& spec) {
     ++i;
   }
   size_t width = 0;
-  while (i < spec.size() && spec[i] >= '0' && spec[i] <= '9') width = width * 10 + static_cast<size_t>(spec[i++] - '0');
+  while (i < spec.size() && spec[i] >= '0' && spec[i] <= '9') {
+    width = width * 10 + static_cast<size_t>(spec[i++] - '0');
+    check_width(static_cast<int64_t>(width));
+  }
   char grouping = 0;
   if (i < spec.size() && (spec[i] == ',' || spec[i] == '_')) grouping = spec[i++];
   int precision = -1;
   if (i < spec.size() && spec[i] == '.') {
     ++i;
     precision = 0;
-    while (i < spec.size() && spec[i] >= '0' && spec[i] <= '9') precision = precision * 10 + (spec[i++] - '0');
+    while (i < spec.size() && spec[i] >= '0' && spec[i] <= '9') {
+      precision = precision * 10 + (spec[i++] - '0');
+      check_width(precision);
+    }
   }
   char type = 0;
   if (i < spec.size()) type = spec[i++];

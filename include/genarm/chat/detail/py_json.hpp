@@ -121,6 +121,7 @@ inline void json_dump_value(std::string& out, const Value& v, const JsonDumpOpti
 inline void json_newline(std::string& out, const JsonDumpOptions& o, int level) {
   out.push_back('\n');
   for (int i = 0; i < level; ++i) out += o.indent;
+  check_built_size(out.size(), "tojson text");  // a huge indent times the depth
 }
 
 // A dict key as Python's json module writes it: str as is; int, float, bool and None converted

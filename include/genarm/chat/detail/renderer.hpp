@@ -29,6 +29,9 @@ struct RenderOptions {
   size_t max_output_bytes = size_t{64} << 20;  // the rendered text, and any captured block
   uint64_t max_loop_iterations = 10'000'000;   // all iterations of all loops, per render
   int max_macro_depth = 100;                   // nested macro calls (recursion)
+  // Nested evaluation (expressions within statements within macro calls ...): bounds the stack
+  // a hostile template can use (deep expressions in a recursive macro).
+  int max_eval_depth = 500;
   // The local time strftime_now() formats; unset: the current time. Tests pin it.
   std::optional<std::tm> now;
 };
@@ -192,7 +195,21 @@ class Renderer {
     return Flow::kNormal;
   }
 
+  // Counts nested exec/eval calls against RenderOptions::max_eval_depth.
+  struct EvalDepth {
+    explicit EvalDepth(Renderer& r) : renderer(r) {
+      if (++renderer.eval_depth_ > renderer.options_.max_eval_depth) {
+        --renderer.eval_depth_;
+        raise(ErrorCategory::kInvalidArgument, "the template nests evaluation deeper than ",
+              renderer.options_.max_eval_depth, " levels (RenderOptions::max_eval_depth)");
+      }
+    }
+    ~EvalDepth() { --renderer.eval_depth_; }
+    Renderer& renderer;
+  };
+
   Flow exec(const Node& node, const ScopePtr& scope) {
+    EvalDepth depth(*this);
     try {
       return exec_inner(node, scope);
     } catch (TemplateError& e) {
@@ -431,6 +448,7 @@ class Renderer {
   // ---- expressions ----
 
   Value eval(const Expr& e, const Scope& scope) {
+    EvalDepth depth(*this);
     try {
       return eval_inner(e, scope);
     } catch (TemplateError& err) {
@@ -638,6 +656,7 @@ class Renderer {
   std::string* out_ = nullptr;
   uint64_t iterations_ = 0;
   int call_depth_ = 0;
+  int eval_depth_ = 0;
 };
 
 // str.format's {0.attr} / {0[key]} lookups go through the sandbox's rules.

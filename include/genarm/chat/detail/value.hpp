@@ -49,6 +49,15 @@ template <typename... Args>
   raise(ErrorCategory::kInvalidArgument, args...);
 }
 
+// Containers and strings built by template code are bounded (a hostile "x" * 10**12).
+inline constexpr size_t kMaxBuiltSize = size_t{256} << 20;  // bytes of a string, or list elements
+
+inline void check_built_size(size_t n, std::string_view what) {
+  if (n > kMaxBuiltSize) {
+    raise(ErrorCategory::kInvalidArgument, what, " would hold ", n, " elements, more than the limit of ", kMaxBuiltSize);
+  }
+}
+
 enum class ValueKind : uint8_t {
   kUndefined,
   kNone,
