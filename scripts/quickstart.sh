@@ -12,7 +12,7 @@ jobs=${JOBS:-$(nproc)}
 
 need=()
 have_pkg() { dpkg -s "$1" >/dev/null 2>&1; }
-for pkg in cmake g++ make ninja-build libeigen3-dev nlohmann-json3-dev libgtest-dev; do have_pkg "$pkg" || need+=("$pkg"); done
+for pkg in cmake g++ make ninja-build pkg-config libeigen3-dev nlohmann-json3-dev libgtest-dev libcpp-httplib-dev; do have_pkg "$pkg" || need+=("$pkg"); done
 if [ "$mode" = test ]; then
   for pkg in clang libclang-rt-dev; do have_pkg "$pkg" || need+=("$pkg"); done
 fi
