@@ -95,13 +95,19 @@ TEST_P(HuggingFaceRender, MatchesTransformers) {
     if (c.contains("extra")) {
       for (const auto& [key, value] : c["extra"].items()) extra[key] = value;
     }
-    const bool agp = c["add_generation_prompt"].get<bool>();
-    const std::string label = c["conversation"].get<std::string>() + ", add_generation_prompt=" + (agp ? "true" : "false") +
+    ChatRequest request;
+    request.add_generation_prompt = c["add_generation_prompt"].get<bool>();
+    request.continue_final_message = c.value("continue_final_message", false);
+    request.variables = extra;
+    request.options = options;
+    const std::string label = c["conversation"].get<std::string>() +
+                              ", add_generation_prompt=" + (request.add_generation_prompt ? "true" : "false") +
+                              (request.continue_final_message ? ", continue_final_message=true" : "") +
                               (c.contains("extra") ? ", extra " + c["extra"].dump() : "");
     std::string actual;
     std::string error;
     try {
-      actual = tpl.render(conversation["messages"], agp, extra, options);
+      actual = tpl.render(conversation["messages"], request);
     } catch (const Error& e) {
       error = e.what();
     }
@@ -206,8 +212,12 @@ TEST(ChatTemplateLoading, ChoosesAmongNamedTemplatesAsTransformersDoes) {
   EXPECT_EQ(tpl.render(user_hello(), true, extra), "tools:1");
   extra = ordered_json::object();
   extra["documents"] = ordered_json::parse(R"([{"title": "a"}, {"title": "b"}])");
-  EXPECT_EQ(tpl.render(user_hello(), true, extra, {}, "rag"), "rag:2");
-  GENARM_EXPECT_ERROR(tpl.render(user_hello(), true, extra, {}, "nope"), ErrorCategory::kInvalidArgument,
+  ChatRequest request;
+  request.variables = extra;
+  request.template_name = "rag";
+  EXPECT_EQ(tpl.render(user_hello(), request), "rag:2");
+  request.template_name = "nope";
+  GENARM_EXPECT_ERROR(tpl.render(user_hello(), request), ErrorCategory::kInvalidArgument,
                       "no chat template named 'nope' (the model has: default, rag, tool_use)");
 
   TempDir no_default("chat_no_default");
@@ -278,6 +288,24 @@ TEST(ChatTemplateRendering, RaisedExceptionsNameTheTemplatePosition) {
   });
   EXPECT_NE(message.find("google-gemma-2-2b-it.jinja:1:59: raise_exception: System role not supported"), std::string::npos)
       << message;
+}
+
+TEST(ChatTemplateRendering, ContinuesTheFinalMessage) {
+  const ChatTemplate chatml = ChatTemplate::from_file(chat_fixtures() / "templates" / "teknium-OpenHermes-2.5-Mistral-7B.jinja");
+  const auto messages = ordered_json::parse(R"([{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello, I "}])");
+  ChatRequest request;
+  request.add_generation_prompt = false;
+  request.continue_final_message = true;
+  // The template keeps the text as it is, so its trailing space stays.
+  EXPECT_EQ(chatml.render(messages, request), "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\nHello, I ");
+  // Content parts: the last text part is the one continued.
+  const auto parts = ordered_json::parse(R"([{"role": "assistant", "content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]}])");
+  EXPECT_EQ(ChatTemplate::from_string("[{% for p in messages[0].content %}{{ p.text }}{% endfor %}] end").render(parts, request), "[ab");
+  GENARM_EXPECT_ERROR(ChatTemplate::from_string("nothing").render(messages, request), ErrorCategory::kInvalidArgument,
+                      "the final message does not appear in the chat after applying the chat template");
+  request.add_generation_prompt = true;
+  GENARM_EXPECT_ERROR(chatml.render(messages, request), ErrorCategory::kInvalidArgument,
+                      "continue_final_message and add_generation_prompt are not compatible");
 }
 
 TEST(ChatTemplateRendering, ValidatesItsArguments) {

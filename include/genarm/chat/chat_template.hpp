@@ -98,6 +98,21 @@ struct SpecialTokens {
   }
 };
 
+// How to render one conversation.
+struct ChatRequest {
+  bool add_generation_prompt = true;
+  // transformers' continue_final_message: the prompt ends inside the last message, right after
+  // its text, for the model to continue it (prefilling a reply); not with add_generation_prompt.
+  bool continue_final_message = false;
+  // Further template variables (a JSON object): "tools" and "documents" are transformers'
+  // arguments of those names; anything else (date_string, enable_thinking, ...) is passed on.
+  nlohmann::ordered_json variables = nlohmann::ordered_json::object();
+  // A named template; empty picks as transformers does ("tool_use" when tools are given and the
+  // model has one, else "default").
+  std::string template_name;
+  RenderOptions options;
+};
+
 class ChatTemplate {
  public:
   static constexpr const char* kDefaultName = "default";
@@ -159,13 +174,26 @@ class ChatTemplate {
     return t;
   }
 
-  // The prompt for `messages` (a JSON array). `extra` is a JSON object of further template
-  // variables; its "tools" and "documents" are transformers' arguments of those names.
-  // `template_name` picks a named template; empty picks as transformers does ("tool_use" when
-  // tools are given and the model has one, else "default").
+  // The prompt for `messages` (a JSON array), with `extra` template variables (see
+  // ChatRequest::variables).
   std::string render(const nlohmann::ordered_json& messages, bool add_generation_prompt,
                      const nlohmann::ordered_json& extra = nlohmann::ordered_json::object(),
-                     const RenderOptions& options = {}, std::string_view template_name = {}) const {
+                     const RenderOptions& options = {}) const {
+    ChatRequest request;
+    request.add_generation_prompt = add_generation_prompt;
+    request.variables = extra;
+    request.options = options;
+    return render(messages, request);
+  }
+
+  std::string render(const nlohmann::ordered_json& messages, const ChatRequest& request) const {
+    const bool add_generation_prompt = request.add_generation_prompt;
+    const nlohmann::ordered_json& extra = request.variables;
+    if (request.continue_final_message && add_generation_prompt) {
+      fail(ErrorCategory::kInvalidArgument,
+           "continue_final_message and add_generation_prompt are not compatible: use continue_final_message "
+           "to continue the final message, add_generation_prompt to start a new assistant message");
+    }
     if (!messages.is_array()) {
       fail(ErrorCategory::kInvalidArgument, "chat messages: expected a JSON array, got ", messages.type_name());
     }
@@ -173,7 +201,7 @@ class ChatTemplate {
       fail(ErrorCategory::kInvalidArgument, "chat template variables: expected a JSON object, got ", extra.type_name());
     }
     const bool has_tools = extra.is_object() && extra.contains("tools") && !extra["tools"].is_null();
-    const JinjaTemplate& tpl = select(template_name, has_tools);
+    const JinjaTemplate& tpl = select(request.template_name, has_tools);
     std::shared_ptr<const detail::DictData> variables;
     try {
       detail::DictData d;
@@ -209,7 +237,9 @@ class ChatTemplate {
     } catch (const detail::TemplateError& e) {
       throw Error(e.category, "chat messages: " + e.message);
     }
-    return tpl.render_variables(std::move(variables), options);
+    std::string rendered = tpl.render_variables(std::move(variables), request.options);
+    if (request.continue_final_message) rendered = cut_after_final_message(std::move(rendered), messages);
+    return rendered;
   }
 
   // The names of the templates ("default", "tool_use", ...).
@@ -265,6 +295,47 @@ class ChatTemplate {
       fail(ErrorCategory::kInvalidArgument, "no chat template named '", name, "' (the model has: ", known, ")");
     }
     return it->second;
+  }
+
+  // transformers' continue_final_message: keep the prompt up to the end of the last message's
+  // text (its last text part), keeping the text's trailing spaces only where the template did.
+  static std::string cut_after_final_message(std::string rendered, const nlohmann::ordered_json& messages) {
+    if (messages.empty() || !messages.back().is_object() || !messages.back().contains("content")) {
+      fail(ErrorCategory::kInvalidArgument, "continue_final_message is set but there is no final message with content");
+    }
+    const nlohmann::ordered_json& content = messages.back()["content"];
+    std::string final_text;
+    if (content.is_string()) {
+      final_text = content.get<std::string>();
+    } else if (content.is_array()) {
+      bool found = false;
+      for (auto it = content.rbegin(); it != content.rend() && !found; ++it) {
+        if (it->is_object() && it->contains("text") && (*it)["text"].is_string()) {
+          final_text = (*it)["text"].get<std::string>();
+          found = true;
+        }
+      }
+      if (!found) {
+        fail(ErrorCategory::kInvalidArgument, "continue_final_message is set but we could not find any text to continue in the final message!");
+      }
+    } else {
+      fail(ErrorCategory::kInvalidArgument, "continue_final_message is set but the final message's content is ",
+           content.type_name(), ", not text");
+    }
+    const std::string stripped = detail::py_strip(final_text, detail::StripSide::kBoth);
+    const std::string left_stripped = detail::py_strip(final_text, detail::StripSide::kLeft);
+    const size_t at = rendered.rfind(stripped);
+    if (at == std::string::npos) {
+      fail(ErrorCategory::kInvalidArgument,
+           "continue_final_message is set but the final message does not appear in the chat after applying the chat "
+           "template! This can happen if the chat template deletes portions of the final message.");
+    }
+    if (rendered.compare(at, left_stripped.size(), final_text) == 0 && left_stripped.size() == final_text.size()) {
+      rendered.resize(at + left_stripped.size());
+    } else {
+      rendered.resize(at + stripped.size());
+    }
+    return rendered;
   }
 
   // transformers' get_chat_template.
