@@ -19,5 +19,6 @@ int run_demo(const Argv& args);
 int run_bench(const Argv& args);
 int run_serve(const Argv& args);
 int run_template(const Argv& args);
+int run_inspect(const Argv& args);
 
 }  // namespace genarm::cli

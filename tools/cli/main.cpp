@@ -28,6 +28,7 @@ const Command kCommands[] = {
     {"logits", genarm::cli::run_logits, "next-token logits of a model for a list of token ids"},
     {"serve", genarm::cli::run_serve, "OpenAI-compatible HTTP server; each request picks its guidance"},
     {"template", genarm::cli::run_template, "the prompt a chat template renders for messages (as HF)"},
+    {"inspect", genarm::cli::run_inspect, "what a model folder holds; with --base, whether it can guide that base"},
 };
 
 void print_usage(std::FILE* out) {
