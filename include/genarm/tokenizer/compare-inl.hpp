@@ -13,8 +13,13 @@ namespace genarm {
 
 namespace tokenizer::detail {
 
-// 'token' for messages: control characters, quotes and backslashes escaped, long tokens cut.
-inline std::string quote_token(std::string_view s) {
+inline std::string describe_option(const std::optional<std::string>& s) { return s ? tokenizer::quote_token(*s) : "none"; }
+inline std::string describe_option(const std::string& s) { return tokenizer::quote_token(s); }
+inline std::string describe_option(bool b) { return b ? "true" : "false"; }
+
+}  // namespace tokenizer::detail
+
+GENARM_INLINE std::string tokenizer::quote_token(std::string_view s) {
   std::string out = "'";
   size_t shown = 0;
   for (const char ch : s) {
@@ -44,12 +49,6 @@ inline std::string quote_token(std::string_view s) {
   return out + "'";
 }
 
-inline std::string describe_option(const std::optional<std::string>& s) { return s ? quote_token(*s) : "none"; }
-inline std::string describe_option(const std::string& s) { return quote_token(s); }
-inline std::string describe_option(bool b) { return b ? "true" : "false"; }
-
-}  // namespace tokenizer::detail
-
 GENARM_INLINE std::string tokenizer::describe_extra_tokens(const std::vector<ExtraToken>& extra, size_t max_listed) {
   std::string out = std::to_string(extra.size()) + (extra.size() == 1 ? " extra token" : " extra tokens");
   if (extra.empty()) return out;
@@ -57,7 +56,7 @@ GENARM_INLINE std::string tokenizer::describe_extra_tokens(const std::vector<Ext
   for (size_t i = 0; i < extra.size() && i < max_listed; ++i) {
     const ExtraToken& t = extra[i];
     if (i) out += ", ";
-    out += std::to_string(t.id) + " " + detail::quote_token(t.content);
+    out += std::to_string(t.id) + " " + quote_token(t.content);
     if (t.special) {
       out += " (special)";
     } else if (!t.added) {
@@ -89,7 +88,7 @@ GENARM_INLINE std::vector<tokenizer::ExtraToken> Tokenizer::tokens_from(size_t f
 GENARM_INLINE tokenizer::Comparison Tokenizer::compare(const Tokenizer& other, std::string_view base_label,
                                                      std::string_view other_label) const {
   using tokenizer::Comparison;
-  using tokenizer::detail::quote_token;
+  using tokenizer::quote_token;
   using detail::make_message;
   const State& b = *state_;
   const State& o = *other.state_;

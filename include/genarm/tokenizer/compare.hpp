@@ -21,6 +21,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace genarm::tokenizer {
@@ -65,6 +66,9 @@ struct Comparison {
   // True when nothing at all differs.
   bool identical() const { return compatible() && extra_tokens.empty() && notes.empty() && other_size == base_size; }
 };
+
+// 'token' for messages: control characters, quotes and backslashes escaped, long tokens cut.
+std::string quote_token(std::string_view token);
 
 // "1 extra token: 32000 '[PAD]' (special)" — the extra tokens in a few words, the first few
 // listed (real folders add one to a few hundred).
