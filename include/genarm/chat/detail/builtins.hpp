@@ -2,10 +2,11 @@
 // filter (json.dumps with ensure_ascii=False and optional indent, separators, sort_keys), and
 // the raise_exception(message) and strftime_now(format) globals.
 // Semantics follow jinja2/filters.py, tests.py and defaults.py (ImmutableSandboxedEnvironment,
-// autoescape off): map/select/reject/... return lists where jinja2 returns generators (the same
-// once iterated or joined; printed directly they differ). Filters jinja2 has that are left out
-// (groupby, pprint, random, striptags, urlencode, urlize, wordwrap, xmlattr, filesizeformat)
-// raise kUnsupported when a template runs them.
+// autoescape off), down to what Python makes visible: map/select/unique/batch/items/... return
+// lazy generators (always true, no len(), not JSON serializable, consumed once), reverse returns
+// reverse iterators, range() a range, safe/escape a Markup. Filters jinja2 has that are left out
+// (groupby, pprint, random, striptags, urlencode, urlize, wordwrap, xmlattr, filesizeformat) and
+// the globals cycler and lipsum raise kUnsupported when a template runs them.
 // Included by renderer.hpp (it defines find_filter/find_test/builtin_globals declared there).
 // Thread-safety: the tables are built once, thread-safely, and only read.
 #pragma once

@@ -5,7 +5,8 @@
 //   - a macro sees the variables of the scope it was defined in as they are when it is called;
 //   - names resolve through the scopes, then the render context, then the globals.
 // Limits guard against hostile templates: the output size, loop iterations, macro recursion
-// depth and range() length (the sandbox's 100000) are bounded; exceeding one is an error.
+// depth, nested evaluation (so the stack: 500 levels stay under 256 KB in a release build) and
+// range() length (the sandbox's 100000) are bounded; exceeding one is an error.
 // Ownership: a Renderer borrows the template and options for one render() and owns the scopes
 // it creates. Thread-safety: one Renderer per render; many can run on one template at once.
 #pragma once

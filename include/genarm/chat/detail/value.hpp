@@ -1,7 +1,8 @@
 // The values a chat template computes with: Python's object model cut down to what Jinja
-// templates see — undefined (jinja2's default Undefined), None, bool, int, float, str, list,
-// tuple, dict (insertion-ordered, like Python's), jinja2's Namespace, callables (macros,
-// builtins, bound methods) and the `loop` object of a for loop.
+// templates see — undefined (jinja2's default Undefined), None, bool, int, float, str (and
+// markupsafe's Markup), list, tuple, dict (insertion-ordered, like Python's), jinja2's Namespace,
+// callables (macros, builtins, bound methods), the `loop` object of a for loop, and lazy
+// sequences (generators, reverse iterators, dict views, ranges).
 // Also Python's str() and repr() of them, truthiness, == and < with Python's rules and error
 // messages, and the interpreter's internal error type.
 // Ownership: a Value shares its payload (strings, containers) by reference count; payloads are
