@@ -158,14 +158,10 @@ inline RewardSpec resolve_reward(const std::string& name, const ServedModels& se
                                  const std::string& param) {
   RewardSpec r;
   r.label = name;
-  if (name == "rm") {
+  if (name == "rm") {  // the first reward model (the engine's)
     if (served.rm_names.empty()) {
       throw ApiError(400, "reward 'rm': no reward model is loaded (start the server with --rm NAME=DIR)", param,
                      "no_reward_model");
-    }
-    if (served.rm_names.size() > 1) {
-      throw ApiError(400, "reward 'rm': several reward models are loaded (" + join(served.rm_names) + "): name one",
-                     param, "invalid_value");
     }
     r.kind = RewardSpec::Kind::kRm;
     r.index = 0;
@@ -273,6 +269,21 @@ inline GuidanceSpec parse_guidance(const Json& g, const ServedModels& served, in
     } else {
       invalid_type("guidance.arms", "an object {ARM name: weight} or an array of ARM names", *arms);
     }
+  }
+  // The ARMs in the server's order (--arm order), whatever the key order of the request: a JSON
+  // object's keys are unordered, and the order of the sum in z decides its last bits.
+  {
+    std::vector<size_t> order(out.arms.size());
+    for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+    std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return out.arms[a] < out.arms[b]; });
+    std::vector<size_t> arms;
+    std::vector<float> weights;
+    for (size_t i : order) {
+      arms.push_back(out.arms[i]);
+      weights.push_back(out.guidance.weights[i]);
+    }
+    out.arms = std::move(arms);
+    out.guidance.weights = std::move(weights);
   }
   if (const auto beta = f.number("beta", 0.0, std::numeric_limits<double>::infinity(), /*lo_open=*/true)) {
     out.guidance.beta = static_cast<float>(*beta);

@@ -118,7 +118,7 @@ struct ParsedRequest {
   std::string model;
   std::vector<PromptInput> prompts;  // completions: one per prompt; chat: one
   Method method = Method::kGenArm;
-  std::vector<size_t> arms;          // the model's ARM indices guiding the request
+  std::vector<size_t> arms;          // the model's ARM indices guiding the request, ascending (--arm order)
   Guidance guidance;                 // one weight per entry of `arms`, beta
   sampling::SamplerParams sampler;   // seed: the request's (choice i uses seed + i)
   GenerationConfig config;           // max_new_tokens (when > 0), stop strings, top_logprobs

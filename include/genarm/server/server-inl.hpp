@@ -302,7 +302,7 @@ class Http final : public httplib::Server {
 // answered 429 at once (on the accepting thread) instead of waiting in a queue unseen.
 class ConnectionPool final : public httplib::TaskQueue {
  public:
-  explicit ConnectionPool(size_t n) {
+  explicit ConnectionPool(size_t n) : size_(n) {
     threads_.reserve(n);
     for (size_t i = 0; i < n; ++i) threads_.emplace_back([this] { loop(); });
   }
@@ -311,7 +311,7 @@ class ConnectionPool final : public httplib::TaskQueue {
   void enqueue(std::function<void()> fn) override {
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      if (jobs_.size() < idle_) {
+      if (busy_ + jobs_.size() < size_) {
         jobs_.push_back(std::move(fn));
         cv_.notify_one();
         return;
@@ -340,21 +340,23 @@ class ConnectionPool final : public httplib::TaskQueue {
       std::function<void()> fn;
       {
         std::unique_lock<std::mutex> lock(mutex_);
-        ++idle_;
         cv_.wait(lock, [&] { return stop_ || !jobs_.empty(); });
-        --idle_;
         if (jobs_.empty()) return;
         fn = std::move(jobs_.front());
         jobs_.pop_front();
+        ++busy_;
       }
       fn();
+      std::lock_guard<std::mutex> lock(mutex_);
+      --busy_;
     }
   }
 
   std::mutex mutex_;
   std::condition_variable cv_;
   std::deque<std::function<void()>> jobs_;
-  size_t idle_ = 0;
+  size_t size_;
+  size_t busy_ = 0;  // threads serving a connection
   bool stop_ = false;
   std::vector<std::thread> threads_;
 };
@@ -1077,7 +1079,11 @@ struct Server::Impl::Job {
       c["text"] = (req.echo ? req.prompts[p].text : std::string()) + r.text;
       if (req.logprobs >= 0) {
         std::vector<TokenLogprobs> entries;
-        if (req.echo) entries = server.prompt_logprobs(req, p);
+        if (req.echo) {
+          if (echo_entries.size() <= p) echo_entries.resize(p + 1);
+          if (echo_entries[p].empty()) echo_entries[p] = server.prompt_logprobs(req, p);
+          entries = echo_entries[p];
+        }
         auto generated = result_logprobs(tok, r, last_prompt_token(p), req.method, req.logprobs);
         entries.insert(entries.end(), std::make_move_iterator(generated.begin()), std::make_move_iterator(generated.end()));
         c["logprobs"] = completion_logprobs(tok, entries, 0);
@@ -1119,6 +1125,7 @@ struct Server::Impl::Job {
   std::string error;
   bool finished = false;
   bool saw_first_token = false;
+  std::vector<std::vector<TokenLogprobs>> echo_entries;  // per prompt (echo + logprobs), computed once
 };
 
 // A streamed response: server-sent events written as the job's events arrive.
@@ -1175,7 +1182,11 @@ struct Server::Impl::Stream {
       } else if (req().echo && req().method != Method::kBestOfN) {
         Json logprobs = nullptr;
         if (req().logprobs >= 0) {
-          logprobs = completion_logprobs(job->server.model.tokenizer(), job->server.prompt_logprobs(req(), p), 0);
+          if (prompt_logprobs.size() <= p) prompt_logprobs.resize(p + 1);
+          if (prompt_logprobs[p].is_null()) {
+            prompt_logprobs[p] = completion_logprobs(job->server.model.tokenizer(), job->server.prompt_logprobs(req(), p), 0);
+          }
+          logprobs = prompt_logprobs[p];
         }
         if (!send(sink, completion_chunk(job->id, job->created, req().model, static_cast<int>(c), req().prompts[p].text,
                                          logprobs, nullptr))) {
@@ -1279,6 +1290,7 @@ struct Server::Impl::Stream {
   std::deque<detail::Event> events;
   std::vector<size_t> streamed;  // bytes of text sent per slot
   std::vector<bool> ended;
+  std::vector<Json> prompt_logprobs;  // echo: per prompt, computed once for all its choices
   bool opened = false;
 };
 
