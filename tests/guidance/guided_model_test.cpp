@@ -38,8 +38,8 @@ TEST(GuidedModel, AcceptsAnArmWithAPadTokenBeyondTheBaseVocabularyAndSaysSo) {
   ASSERT_EQ(m.compatibility_notes().size(), 1u);
   EXPECT_EQ(m.compatibility_notes()[0],
             "ARM " + padded_fixture("llama-tiny-arm-padded").string() +
-                ": 1 extra token: 1024 '[PAD]' (special) beyond the base vocabulary of 1024 tokens; its logits are "
-                "cut to the base vocabulary");
+                ": 1 extra token: 1024 '[PAD]' (special) beyond the base vocabulary of 1024 tokens, cut away when "
+                "decoding");
   auto policy = m.new_policy(Guidance{{0.5f, 0.5f}, 1.0f});
   policy.start(std::vector<int32_t>{1, 2, 3});
   EXPECT_EQ(policy.next_logits().size(), 1024u);

@@ -33,17 +33,8 @@ GENARM_INLINE GuidedModel GuidedModel::assemble(Part base, std::vector<Part> arm
     m.arm_names_.push_back(arms[i].name);
     const tokenizer::Comparison& c = comparisons[i];
     m.arm_extra_tokens_.push_back(c.extra_tokens);
-    if (c.extra_tokens.empty() && c.notes.empty()) continue;
-    std::string note = "ARM " + arms[i].name + ": ";
-    if (!c.extra_tokens.empty()) {
-      note += tokenizer::describe_extra_tokens(c.extra_tokens) + " beyond the base vocabulary of " +
-              std::to_string(c.base_size) + " tokens; its logits are cut to the base vocabulary";
-    }
-    for (size_t n = 0; n < c.notes.size(); ++n) {
-      note += (n == 0 && c.extra_tokens.empty() ? "" : "; ") + c.notes[n];
-    }
-    if (!c.notes.empty()) note += " (prompts are encoded with the base tokenizer)";
-    m.notes_.push_back(std::move(note));
+    const std::string accepted = tokenizer::describe_accepted(c);
+    if (!accepted.empty()) m.notes_.push_back("ARM " + arms[i].name + ": " + accepted);
   }
   m.check_vocabulary(base.name);
   return m;

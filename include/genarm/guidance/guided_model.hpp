@@ -52,8 +52,8 @@ class GuidedModel {
 
   // What loading accepted although an ARM's tokenizer is not identical to the base's: one line
   // per such ARM, e.g. "ARM /m/arm: 1 extra token: 32000 '[PAD]' (special) beyond the base
-  // vocabulary of 32000 tokens; its logits are cut to the base vocabulary". Empty when every ARM
-  // has the base's tokenizer.
+  // vocabulary of 32000 tokens, cut away when decoding". Empty when every ARM has the base's
+  // tokenizer.
   const std::vector<std::string>& compatibility_notes() const { return notes_; }
   // The tokens ARM `arm` has beyond the decoding vocabulary (never produced; logits cut away).
   const std::vector<tokenizer::ExtraToken>& arm_extra_tokens(size_t arm) const { return arm_extra_tokens_.at(arm); }

@@ -67,6 +67,17 @@ GENARM_INLINE std::string tokenizer::describe_extra_tokens(const std::vector<Ext
   return out;
 }
 
+GENARM_INLINE std::string tokenizer::describe_accepted(const Comparison& c) {
+  std::string out;
+  if (!c.extra_tokens.empty()) {
+    out = describe_extra_tokens(c.extra_tokens) + " beyond the base vocabulary of " + std::to_string(c.base_size) +
+          " tokens, cut away when decoding";
+  }
+  for (const auto& note : c.notes) out += (out.empty() ? "" : "; ") + note;
+  if (!c.notes.empty()) out += " (prompts are encoded with the base tokenizer)";
+  return out;
+}
+
 GENARM_INLINE size_t Tokenizer::model_vocab_size() const { return state_->model->id_bound(); }
 
 GENARM_INLINE size_t Tokenizer::added_token_count() const {

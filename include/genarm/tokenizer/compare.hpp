@@ -74,4 +74,9 @@ std::string quote_token(std::string_view token);
 // listed (real folders add one to a few hundred).
 std::string describe_extra_tokens(const std::vector<ExtraToken>& extra, size_t max_listed = 5);
 
+// What a compatible comparison accepted, in one clause ("" when identical): "1 extra token: 32000
+// '[PAD]' (special) beyond the base vocabulary of 32000 tokens, cut away when decoding", then the
+// notes. Callers put the model's name in front.
+std::string describe_accepted(const Comparison& c);
+
 }  // namespace genarm::tokenizer
