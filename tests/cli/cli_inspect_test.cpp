@@ -114,8 +114,8 @@ TEST(CliInspect, APaddedArmCanGuideTheUnpaddedBase) {
   EXPECT_EQ(j["as_arm"]["compatible"], true);
   EXPECT_TRUE(j["as_arm"]["problems"].empty());
   EXPECT_EQ(j["as_arm"]["notes"],
-            nlohmann::json::array({"1 extra token: 1024 '[PAD]' (special) beyond the base vocabulary of 1024 tokens; "
-                                   "their logits are cut away"}));
+            nlohmann::json::array({"1 extra token: 1024 '[PAD]' (special) beyond the base vocabulary of 1024 tokens, "
+                                   "cut away when decoding"}));
 
   const CliRun text = run_cli({"inspect", padded_model("llama-tiny-arm-padded"), "--base", fixture_model("llama-tiny")});
   EXPECT_NE(text.out.find("added beyond the BPE vocabulary: 1024 '[PAD]' (special)"), std::string::npos) << text.out;

@@ -36,7 +36,7 @@ int run_demo(const Argv& argv) {
   const auto methods = toy_reference_methods();
   const auto prompts = read_prompts(bundled_data("prompts.jsonl"), static_cast<size_t>(args.get_int("--limit", 0, 0, INT64_MAX)));
   ModelCache cache;
-  Judges judges(cache, {"toy-arm-positive", "toy-arm-concise"}, "toy-rm-positive",
+  Judges judges(cache, defaults.base, {"toy-arm-positive", "toy-arm-concise"}, "toy-rm-positive",
                 eval::AfinnScorer::load(bundled_data("afinn165.json")), &pool);
 
   // Side by side.

@@ -107,7 +107,7 @@ int run_eval(const Argv& argv) {
   }
   defaults.afinn = afinn;
   ModelCache cache;
-  Judges judges(cache, judge_arms, rm, std::move(afinn), &pool);
+  Judges judges(cache, defaults.base, judge_arms, rm, std::move(afinn), &pool);
   EvalOptions options;
   options.out_dir = args.get_or("--out", "eval-out");
   options.resume = args.flag("--resume");

@@ -379,12 +379,8 @@ Json arm_verdict(const fs::path& dir, const ConfigInfo& info, const std::optiona
     smaller = c.kind == tokenizer::Comparison::Kind::kSmaller;
     if (!c.compatible()) {
       v.problems.push_back("its tokenizer differs from the base's: " + c.difference);
-    } else {
-      if (!c.extra_tokens.empty()) {
-        v.notes.push_back(tokenizer::describe_extra_tokens(c.extra_tokens) + " beyond the base vocabulary of " +
-                          std::to_string(c.base_size) + " tokens; their logits are cut away");
-      }
-      for (const auto& n : c.notes) v.notes.push_back(n + " (prompts are encoded with the base tokenizer)");
+    } else if (const std::string accepted = tokenizer::describe_accepted(c); !accepted.empty()) {
+      v.notes.push_back(accepted);
     }
   }
   if (rows && static_cast<size_t>(*rows) < base_tok.vocab_size()) {

@@ -12,11 +12,14 @@
 #include "genarm/tokenizer/tokenizer.hpp"
 #include "options.hpp"
 #include "prompts.hpp"
+#include "tokenizer_check.hpp"
 
 namespace genarm::cli {
 
 int run_score(const Argv& argv) {
   Args args("score", concat({{{"--arm", "DIR", "the autoregressive reward model (folder or bundled name)"},
+                              {"--base", "DIR", "score over this base's vocabulary, as guided decoding does (text encoded "
+                                                "with its tokenizer, the ARM's extra logits cut)"},
                               {"--input", "FILE", "JSON lines {\"prompt\": ..., \"response\": ...} (or prompt_ids / response_ids)"},
                               {"--output", "FILE", "write JSON lines with the rewards (default: stdout)"},
                               {"--threads", "N", "threads (default: all cores)"}},
@@ -28,7 +31,14 @@ int run_score(const Argv& argv) {
     return 0;
   }
   const auto dir = resolve_model(args.require("--arm"));
-  const auto tokenizer = Tokenizer::from_file(dir);
+  Tokenizer tokenizer = Tokenizer::from_file(dir);
+  if (const auto base = args.get("--base")) {
+    const auto base_dir = resolve_model(*base);
+    const Tokenizer base_tokenizer = Tokenizer::from_file(base_dir);
+    check_reads_base_ids(base_tokenizer, base_dir.string(), tokenizer, "ARM", dir.string(),
+                         "GenARM needs base and ARMs to share one tokenizer");
+    tokenizer = base_tokenizer;
+  }
   ThreadPool pool(static_cast<size_t>(args.get_int("--threads", 0, 0, 1024)));
   TransformerSource arm(model::Transformer::load(dir));
   arm.set_thread_pool(&pool);

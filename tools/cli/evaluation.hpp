@@ -52,15 +52,23 @@ inline std::vector<EvalPrompt> read_prompts(const std::filesystem::path& path, s
 // generations is scored in batched passes over each judge's weights.
 class Judges {
  public:
-  Judges(ModelCache& cache, const std::vector<std::string>& arms, const std::string& rm,
+  // The judges read the token ids of `base`'s tokenizer: each must share it (Tokenizer::compare),
+  // and ARM rewards are log-softmaxes over its vocabulary, as in guided decoding.
+  Judges(ModelCache& cache, const std::string& base, const std::vector<std::string>& arms, const std::string& rm,
          std::optional<eval::AfinnScorer> afinn, ThreadPool* pool)
       : afinn_(std::move(afinn)), pool_(pool) {
+    const Tokenizer& base_tokenizer = cache.tokenizer(base);
+    const std::string base_name = resolve_model(base).string();
+    vocab_ = base_tokenizer.vocab_size();
     for (const auto& a : arms) {
+      check_reads_base_ids(base_tokenizer, base_name, cache.tokenizer(a), "ARM", resolve_model(a).string(),
+                           "a judging ARM must read the same token ids");
       arm_names_.push_back(std::filesystem::path(resolve_model(a)).filename().string());
       arms_.push_back(cache.model(a));
-      vocab_ = cache.tokenizer(a).vocab_size();
     }
     if (!rm.empty()) {
+      check_reads_base_ids(base_tokenizer, base_name, cache.tokenizer(rm), "reward model", resolve_model(rm).string(),
+                           "it must read the same token ids");
       rm_name_ = std::filesystem::path(resolve_model(rm)).filename().string();
       rm_ = std::make_unique<TrajectoryReward>(cache.model(rm));
       rm_->set_thread_pool(pool);

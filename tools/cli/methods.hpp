@@ -28,6 +28,7 @@
 #include "genarm/guidance/guided_model.hpp"
 #include "genarm/model/transformer.hpp"
 #include "genarm/tokenizer/tokenizer.hpp"
+#include "tokenizer_check.hpp"
 
 namespace genarm::cli {
 
@@ -191,13 +192,21 @@ class MethodRunner {
       : spec_(spec), defaults_(defaults) {
     std::vector<GuidedModel::Part> arms;
     guided_ = spec.kind == "genarm" || (spec.kind == "best-of-n" && !spec.arms.empty());
+    const std::string& base = spec.model.empty() ? defaults.base : spec.model;
+    base_name_ = resolve_model(base).string();
     if (guided_) {
       const auto& names = spec.arms.empty() ? defaults.arms : spec.arms;
       if (names.empty()) fail(ErrorCategory::kInvalidArgument, "method '", spec.text, "': no ARM (give --arm or arms=...)");
+      // Tokenizers first, before any weights are read (GuidedModel checks them again).
+      for (const auto& a : names) {
+        check_reads_base_ids(cache.tokenizer(base), base_name_, cache.tokenizer(a), "ARM", resolve_model(a).string(),
+                             "GenARM needs base and ARMs to share one tokenizer");
+      }
       for (const auto& a : names) arms.push_back(cache.part(a));
     }
     model_ = std::make_unique<GuidedModel>(
-        GuidedModel::assemble(cache.part(spec.model.empty() ? defaults.base : spec.model), std::move(arms)));
+        GuidedModel::assemble(cache.part(base), std::move(arms)));
+    for (const auto& note : model_->compatibility_notes()) print_note_once(note);
     guidance_ = guided_ ? Guidance{spec.weights, spec.beta} : Guidance{};
     guidance_.validate(model_->num_arms());
     sampler_params_ = defaults.sampler;
@@ -208,7 +217,7 @@ class MethodRunner {
     const std::string rm = spec.rm.empty() ? defaults.rm : spec.rm;
     if (spec.kind == "args" || (spec.kind == "best-of-n" && spec.reward == "rm")) {
       if (rm.empty()) fail(ErrorCategory::kInvalidArgument, "method '", spec.text, "' needs a reward model (--rm DIR or rm=DIR)");
-      check_tokenizer(cache.tokenizer(rm), rm);
+      check_tokenizer(cache.tokenizer(rm), "reward model", rm);
       rm_model_ = cache.model(rm);
     }
     if (spec.kind == "best-of-n") {
@@ -220,7 +229,7 @@ class MethodRunner {
                                 : !defaults.arms.empty() ? defaults.arms[0]
                                                          : "";
         if (arm.empty()) fail(ErrorCategory::kInvalidArgument, "method '", spec.text, "': reward=arm needs arm=DIR or --arm");
-        check_tokenizer(cache.tokenizer(arm), arm);
+        check_tokenizer(cache.tokenizer(arm), "ARM", arm);
         judge_arm_ = cache.model(arm);
       } else if (!defaults.afinn) {
         fail(ErrorCategory::kInvalidArgument, "method '", spec.text, "': reward=afinn needs the bundled AFINN data");
@@ -347,14 +356,13 @@ class MethodRunner {
     return out;
   }
 
-  void check_tokenizer(const Tokenizer& other, const std::string& name) const {
-    if (other.fingerprint() != model_->tokenizer().fingerprint()) {
-      fail(ErrorCategory::kInvalidArgument, "the tokenizer of ", name, " differs from the base model's: the ",
-           "reward model must read the same token ids");
-    }
+  void check_tokenizer(const Tokenizer& other, const std::string& role, const std::string& name) const {
+    check_reads_base_ids(model_->tokenizer(), base_name_, other, role, resolve_model(name).string(),
+                         "it must read the same token ids");
   }
 
   MethodSpec spec_;
+  std::string base_name_;
   MethodDefaults defaults_;
   std::unique_ptr<GuidedModel> model_;
   bool guided_ = false;
