@@ -130,6 +130,9 @@ int run_serve(const Argv& argv) {
   std::fprintf(stderr, "genarm serve: listening on http://%s:%d (model %s; ARMs: %s; RMs: %s; chat template: %s)\n",
                o.host.c_str(), port, server.served().name.c_str(), arms.empty() ? "none" : arms.c_str(),
                rms.empty() ? "none" : rms.c_str(), server.served().chat_template ? "yes" : "no");
+  for (const auto& note : server.served().model->compatibility_notes()) {
+    std::fprintf(stderr, "genarm serve: note: %s\n", note.c_str());
+  }
   std::fflush(stderr);
   std::thread([&server, signals] {
     int sig = 0;

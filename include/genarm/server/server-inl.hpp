@@ -555,9 +555,11 @@ GENARM_SERVER_INLINE std::vector<model::Transformer> Server::Impl::load_rms(cons
       fail(ErrorCategory::kInvalidArgument, r.dir.string(), " is a ", rm.config().architecture,
            ", not a trajectory reward model (*ForSequenceClassification with num_labels 1)");
     }
-    if (Tokenizer::from_file(r.dir).fingerprint() != base.tokenizer().fingerprint()) {
-      fail(ErrorCategory::kInvalidArgument, "the tokenizer of ", r.dir.string(),
-           " differs from the base model's: the reward model must read the same token ids");
+    // The same ids mean the same tokens (tokens beyond the base's vocabulary are never sent).
+    const tokenizer::Comparison c = base.tokenizer().compare(Tokenizer::from_file(r.dir), "the base", "the reward model");
+    if (!c.compatible()) {
+      fail(ErrorCategory::kInvalidArgument, "the tokenizer of reward model ", r.dir.string(),
+           " differs from the base model's: ", c.difference, ": it must read the same token ids");
     }
     out.push_back(std::move(rm));
   }
