@@ -104,11 +104,11 @@ class Fields {
     const double x = v.get<double>();
     if (!std::isfinite(x)) invalid_value(param, "must be a finite number.");
     const auto bounds = [&] {
-      std::string s = lo_open ? "(" : "[";
+      std::string s = lo_open || std::isinf(lo) ? "(" : "[";
       s += std::isinf(lo) ? "-inf" : number_text(lo);
       s += ", ";
       s += std::isinf(hi) ? "inf" : number_text(hi);
-      return s + (hi_open ? ")" : "]");
+      return s + (hi_open || std::isinf(hi) ? ")" : "]");
     };
     if (x < lo || (lo_open && x == lo) || x > hi || (hi_open && x == hi)) {
       invalid_value(param, number_text(x) + " is outside " + bounds() + ".");
