@@ -111,6 +111,8 @@ TEST(CliInspect, APaddedArmCanGuideTheUnpaddedBase) {
             nlohmann::json::parse(R"([{"id": 1024, "content": "[PAD]", "added": true, "special": true}])"));
   EXPECT_EQ(j["weights"]["parameters"], 153840 + 2 * 48);  // the ARM's, plus one embedding and one lm_head row
   EXPECT_EQ(j["special_ids"]["pad"], nlohmann::json::parse(R"({"id": 1024, "token": "[PAD]"})"));
+  EXPECT_EQ(j["vocabulary"]["added_tokens_json"], nlohmann::json({{"[PAD]", 1024}}));
+  EXPECT_FALSE(j["vocabulary"].contains("added_tokens_json_not_in_tokenizer"));
   EXPECT_EQ(j["as_arm"]["compatible"], true);
   EXPECT_TRUE(j["as_arm"]["problems"].empty());
   EXPECT_EQ(j["as_arm"]["notes"],
@@ -298,6 +300,24 @@ TEST(CliInspect, APeftAdapterFolder) {
   const auto bare = inspect_json({dir.string()});
   EXPECT_EQ(bare["format"], "PEFT adapter, no weights (looked for adapter_model.safetensors, adapter_model.bin)");
   EXPECT_EQ(bare["adapter"]["r"], 16);
+}
+
+TEST(CliInspect, AddedTokensJsonThatTokenizerJsonLacks) {
+  // A padded ARM whose tokenizer.json was copied from the base: the [PAD] is only in
+  // added_tokens.json (and in the 1025 rows).
+  TempDir tmp("inspect");
+  const fs::path dir = copy_folder(tmp, padded_model("llama-tiny-arm-padded"), "pad-in-json-only");
+  fs::copy_file(hf_dir() / "models" / "llama-tiny-arm" / "tokenizer.json", dir / "tokenizer.json",
+                fs::copy_options::overwrite_existing);
+  const auto j = inspect_json({dir.string(), "--base", fixture_model("llama-tiny")});
+  EXPECT_EQ(j["vocabulary"]["added_tokens_json_not_in_tokenizer"],
+            nlohmann::json::parse(R"([{"id": 1024, "content": "[PAD]"}])"));
+  EXPECT_EQ(j["vocabulary"]["padding_rows"], 1);
+  EXPECT_EQ(j["as_arm"]["compatible"], true);  // 1025 rows, the base's 1024 tokens
+  const CliRun text = run_cli({"inspect", dir.string()});
+  EXPECT_NE(text.out.find("added_tokens.json lists '[PAD]' at 1024, not in tokenizer.json"), std::string::npos)
+      << text.out;
+  EXPECT_NE(text.out.find("1 logit row beyond the tokenizer (cut when decoding)"), std::string::npos) << text.out;
 }
 
 TEST(CliInspect, ChatTemplatesAndUnsupportedArchitectures) {

@@ -497,6 +497,19 @@ Json inspect(const fs::path& dir, const std::optional<fs::path>& base_dir) {
   } else {
     vocab["tokenizer_size"] = nullptr;
   }
+  // added_tokens.json (written beside slow tokenizers): transformers adds its tokens at load;
+  // genarm reads tokenizer.json only, so a token missing there is worth saying.
+  if (const auto added = read_json_if_present(dir / "added_tokens.json")) {
+    const io::JsonView view(*added, (dir / "added_tokens.json").string());
+    Json listed = Json::object(), missing = Json::array();
+    view.for_each_member([&](const std::string& content, const io::JsonView& id) {
+      const auto n = static_cast<int32_t>(id.as_int(0, INT32_MAX));
+      listed[content] = n;
+      if (!tok || tok->token_to_id(content) != n) missing.push_back({{"id", n}, {"content", content}});
+    });
+    vocab["added_tokens_json"] = listed;
+    if (!missing.empty()) vocab["added_tokens_json_not_in_tokenizer"] = missing;
+  }
   j["vocabulary"] = vocab;
 
   j["chat_template"] = describe_chat_template(dir);
@@ -629,8 +642,17 @@ void print_text(const Json& j) {
   if (v.contains("added_beyond_model_vocabulary") && !v["added_beyond_model_vocabulary"].empty()) {
     line("", "added beyond the BPE vocabulary: " + tokens_text(v["added_beyond_model_vocabulary"]));
   }
+  if (v.contains("added_tokens_json_not_in_tokenizer")) {
+    std::string s;
+    for (const auto& t : v["added_tokens_json_not_in_tokenizer"]) {
+      s += (s.empty() ? "" : ", ") + quoted(t["content"].get<std::string>()) + " at " + std::to_string(t["id"].get<int64_t>());
+    }
+    line("", "added_tokens.json lists " + s + ", not in tokenizer.json (transformers adds them when loading; genarm "
+             "reads tokenizer.json only)");
+  }
   if (v.contains("padding_rows")) {
-    line("", std::to_string(v["padding_rows"].get<int64_t>()) + " logit rows beyond the tokenizer (cut when decoding)");
+    const int64_t n = v["padding_rows"].get<int64_t>();
+    line("", std::to_string(n) + (n == 1 ? " logit row" : " logit rows") + " beyond the tokenizer (cut when decoding)");
   }
   if (v.contains("problem")) line("", v["problem"].get<std::string>());
   if (j.contains("weights") && j["weights"].contains("vocabulary_rows")) {
