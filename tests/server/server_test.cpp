@@ -654,6 +654,31 @@ TEST(Server, ClientThatStopsReadingIsDropped) {
 }
 
 #ifdef GENARM_CLI_PATH
+// genarm template prints what the server renders (HF apply_chat_template), and its ids.
+TEST(Server, TemplateCommand) {
+  TempDir dir("server_template_cmd");
+  const auto messages = dir / "messages.json";
+  testing::write_file(messages, R"([{"role": "user", "content": "Hello there"}, {"role": "assistant", "content": "Hi"},
+      {"role": "user", "content": "How are you?"}])");
+  const auto r = testing::run_cli({"template", "--model", "toy-base", "--messages", messages.string(), "--chat-template",
+                                   template_file().string(), "--add-generation-prompt"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto ordered = nlohmann::ordered_json::parse(testing::read_file(messages));
+  const std::string text = chat::ChatTemplate::from_string(kChatTemplate).render(ordered, true);
+  EXPECT_EQ(r.out, text);
+  const auto ids = testing::run_cli({"template", "--model", "toy-base", "--messages", messages.string(), "--chat-template",
+                                     template_file().string(), "--add-generation-prompt", "--ids"});
+  ASSERT_EQ(ids.exit_code, 0) << ids.err;
+  std::string expected;
+  for (int32_t id : Tokenizer::from_file(toy_model("toy-base")).encode(text, false)) {
+    expected += (expected.empty() ? "" : ",") + std::to_string(id);
+  }
+  EXPECT_EQ(ids.out, expected + "\n");
+  const auto none = testing::run_cli({"template", "--model", "toy-base", "--messages", messages.string()});
+  EXPECT_EQ(none.exit_code, 1);
+  EXPECT_NE(none.err.find("no chat template"), std::string::npos) << none.err;
+}
+
 // The real binary: SIGTERM drains (running streams finish, new connections are refused), exit 0.
 TEST(Server, DrainOnSigterm) {
   TempDir dir("server_drain");
