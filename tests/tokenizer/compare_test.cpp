@@ -7,6 +7,12 @@
 #include "test_support.hpp"
 
 namespace genarm {
+
+namespace test {  // hand-made tokenizers of tokenizer_test.cpp (the same test executable)
+nlohmann::json llama3_style_json(bool ignore_merges);
+nlohmann::json metaspace_json(const std::string& prepend_scheme);
+}  // namespace test
+
 namespace {
 
 using testing::fixtures_dir;
@@ -200,6 +206,32 @@ TEST(TokenizerCompare, EachComponentByItsBehaviour) {
   other = arm_tokenizer_json();
   other["truncation"] = {{"max_length", 12}};
   EXPECT_TRUE(compare_with_changed(other).identical());
+}
+
+TEST(TokenizerCompare, HolesOverridesAndOtherTokenizerFamilies) {
+  // Ids 270..299 have no token, 300/301 are added: equal to a reload of itself.
+  const Tokenizer holes = Tokenizer::from_json(test::llama3_style_json(true));
+  EXPECT_TRUE(holes.compare(Tokenizer::from_json(test::llama3_style_json(true))).identical());
+  EXPECT_EQ(holes.compare(Tokenizer::from_json(test::llama3_style_json(false)), "the base", "the ARM").difference,
+            "the BPE option ignore_merges differs: true in the base and false in the ARM");
+  // An added token over a model token with another string, and an added token with no content.
+  nlohmann::json j = test::metaspace_json("first");
+  j["added_tokens"].push_back({{"id", 263}, {"content", "<e>"}, {"special", false}});
+  j["added_tokens"].push_back({{"id", 280}, {"content", ""}, {"special", true}});
+  const Tokenizer over = Tokenizer::from_json(j);
+  EXPECT_TRUE(over.compare(Tokenizer::from_json(j)).identical());
+  const auto c = Tokenizer::from_json(test::metaspace_json("first")).compare(over, "the base", "the ARM");
+  EXPECT_EQ(c.difference, "at id 263, 'e' in the base and '<e>' in the ARM");
+  EXPECT_EQ(Tokenizer::from_json(test::metaspace_json("first"))
+                .compare(Tokenizer::from_json(test::metaspace_json("always")), "the base", "the ARM")
+                .difference,
+            "the pre-tokenizer differs: " + test::metaspace_json("first")["pre_tokenizer"].dump() + " in the base and " +
+                test::metaspace_json("always")["pre_tokenizer"].dump() + " in the ARM");
+  // Byte-level GPT-2 against the SentencePiece-style fixture: the first id already differs.
+  const Tokenizer gpt2 = Tokenizer::from_file(hf_dir() / "tokenizers" / "gpt2");
+  EXPECT_TRUE(gpt2.compare(Tokenizer::from_file(hf_dir() / "tokenizers" / "gpt2")).identical());
+  EXPECT_EQ(arm_tokenizer().compare(gpt2, "the base", "the ARM").difference,
+            "at id 0, '<unk>' in the base and '!' in the ARM");
 }
 
 TEST(TokenizerCompare, TokensFromAnId) {
