@@ -147,6 +147,20 @@ TEST(CliErrors, BrokenLineInAPromptsFileFailsBeforeAnyWork) {
                          1, {"in2.jsonl:2", "prompt"}));
 }
 
+TEST(CliErrors, TokenizeInputLinesThatAreNotTexts) {
+  TempDir dir("cli");
+  write_file(dir / "in.jsonl", "\"fine\"\n{\"id\": 2, \"text\": 7}\n");
+  EXPECT_TRUE(fails_with(run_cli({"tokenize", "--tokenizer", fixture_model("llama-tiny"), "--input", (dir / "in.jsonl").string()}),
+                         1, {"in.jsonl:2", "\"text\" must be a string"}));
+  write_file(dir / "in2.jsonl", "[1, 2]\n");
+  EXPECT_TRUE(fails_with(run_cli({"tokenize", "--tokenizer", fixture_model("llama-tiny"), "--input", (dir / "in2.jsonl").string()}),
+                         1, {"in2.jsonl:1", "expected a JSON string"}));
+  EXPECT_TRUE(fails_with(run_cli({"tokenize", "--tokenizer", fixture_model("llama-tiny"), "--input", (dir / "none.jsonl").string()}),
+                         1, {"none.jsonl", "cannot open"}));
+  EXPECT_EQ(run_cli({"tokenize", "--tokenizer", fixture_model("llama-tiny"), "--text", "a", "--input", (dir / "in.jsonl").string()}).exit_code, 2);
+  EXPECT_EQ(run_cli({"tokenize", "--tokenizer", fixture_model("llama-tiny"), "--text", "a", "--ids-only"}).exit_code, 2);
+}
+
 // Batches give the same results as one prompt at a time, and a job killed part-way (its last line
 // cut off) is finished by --resume with exactly the missing prompts.
 TEST(CliBatch, BatchSizesAgreeAndResumeFinishesAKilledJob) {

@@ -1,6 +1,9 @@
 // The command line reproduces the Hugging Face golden outputs, as the library does: logits,
 // token ids, GenARM greedy paths (three betas, multi-objective, weak-to-strong), ARGS, ARM rewards.
 #include <nlohmann/json.hpp>
+#include <fstream>
+#include <sstream>
+#include <unistd.h>
 
 #include "cli_support.hpp"
 #include "genarm/guidance/guided_policy.hpp"
@@ -67,6 +70,46 @@ TEST(CliFixtures, TokenizeMatchesTokenizers) {
     const auto out = run_json({"tokenize", "--tokenizer", (hf_dir() / "tokenizers" / "toy-spm").string(), "--text",
                                c["text"].get<std::string>(), "--json"});
     EXPECT_EQ(out["ids"], c["ids"]) << c["text"];
+  }
+}
+
+// tokenize --input: one process for many texts (strings and {"id", "text"} objects, the empty
+// text too), one line out per line in and in order, equal to tokenizers' encode_batch.
+TEST(CliFixtures, TokenizeInputMatchesTokenizersLineByLine) {
+  for (const char* name : {"gpt2", "toy-spm", "toy-bytelevel"}) {
+    const auto dir = hf_dir() / "tokenizers" / name;
+    const auto cases = load_json(dir / "cases.json");
+    const auto input = std::filesystem::temp_directory_path() / ("genarm_tokenize_input_" + std::to_string(::getpid()) + ".jsonl");
+    {
+      std::ofstream f(input);
+      for (size_t i = 0; i < cases.size(); ++i) {
+        const auto& text = cases[i]["text"];
+        f << (i % 2 ? nlohmann::json{{"id", i}, {"text", text}} : text).dump() << "\n";
+      }
+    }
+    for (const bool special : {true, false}) {
+      std::vector<std::string> args{"tokenize", "--tokenizer", dir.string(), "--input", input.string(), "--threads", "2"};
+      if (!special) args.push_back("--no-special");
+      const auto r = run_cli(args);
+      ASSERT_EQ(r.exit_code, 0) << r.err;
+      std::istringstream lines(r.out);
+      std::string line;
+      size_t i = 0;
+      for (; std::getline(lines, line); ++i) {
+        ASSERT_LT(i, cases.size()) << name;
+        const auto got = nlohmann::json::parse(line);
+        EXPECT_EQ(got["ids"], cases[i][special ? "ids" : "ids_no_special"]) << name << " " << cases[i]["text"];
+        if (!special) {
+          EXPECT_EQ(got["tokens"], cases[i]["tokens_no_special"]) << name;
+        }
+        EXPECT_EQ(got.contains("id"), i % 2 == 1);
+        if (i % 2) {
+          EXPECT_EQ(got["id"], i);
+        }
+      }
+      EXPECT_EQ(i, cases.size()) << name;
+    }
+    std::filesystem::remove(input);
   }
 }
 

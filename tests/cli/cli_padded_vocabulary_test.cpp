@@ -87,7 +87,9 @@ TEST(CliPaddedVocabulary, BatchedGenerateAndEvalNoteOnceAndScoreTheSame) {
                               (tmp / "prompts.jsonl").string(), "--max-new-tokens", "6", "--out", out.string()});
     ASSERT_EQ(r.exit_code, 0) << r.err;
     EXPECT_EQ(occurrences(r.err, "genarm: note:"), std::string(name) == "padded" ? 1u : 0u) << r.err;
-    if (std::string(name) == "padded") EXPECT_EQ(occurrences(r.err, kPadNote), 1u) << r.err;
+    if (std::string(name) == "padded") {
+      EXPECT_EQ(occurrences(r.err, kPadNote), 1u) << r.err;
+    }
     tables[name] = testing::load_json(out / "table.json");
   }
   ASSERT_EQ(tables["plain"].size(), 3u);

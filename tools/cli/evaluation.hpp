@@ -310,15 +310,7 @@ inline std::vector<std::filesystem::path> write_plots(const std::vector<Summary>
       if (sorted.x.size() > 0) plot.add(sorted);
     }
     for (const auto& s : rows) {
-      if (s.spec.kind == "base" && s.spec.model.empty()) {
-        eval::PlotSeries base{"base alone", {}, {}, {}, true};
-        for (const auto& [name, series] : by_arm) {
-          for (double b : series.x) base.x.push_back(b), base.y.push_back(objective(s));
-          break;
-        }
-        std::sort(base.x.begin(), base.x.end());
-        plot.add(base);
-      }
+      if (s.spec.kind == "base" && s.spec.model.empty()) plot.add_reference("base alone (no guidance)", objective(s));
     }
     plot.write(dir / "reward_vs_beta.svg");
     written.push_back(dir / "reward_vs_beta.svg");

@@ -1,6 +1,9 @@
 // SvgPlot: small, dependency-free line and scatter charts written as SVG — enough for the
 // evaluation's "reward vs beta" curves and "objective A vs objective B" Pareto fronts, readable in
-// any browser. Axes get "nice" ticks; each series has a colour, markers, optional point labels.
+// any browser. Axes get "nice" ticks; each series has a colour, markers, optional point labels;
+// reference lines (e.g. the base model alone) are dashed horizontal lines across the whole plot.
+// The picture grows to fit its legend (one row per series and reference line, to the right of
+// the plot): no name is cut off at the edge.
 // Thread-safety: a builder; not thread-safe.
 #pragma once
 
@@ -30,10 +33,19 @@ class SvgPlot {
       : title_(std::move(title)), x_label_(std::move(x_label)), y_label_(std::move(y_label)) {}
 
   void add(PlotSeries s) { series_.push_back(std::move(s)); }
+  // A dashed horizontal line at `y` across the plot, named in the legend.
+  void add_reference(std::string name, double y) { references_.push_back({std::move(name), y}); }
   void set_log_x(bool log_x) { log_x_ = log_x; }
 
   std::string render() const {
-    constexpr double W = 720, H = 480, L = 80, R = 190, T = 50, B = 60;
+    constexpr double L = 80, T = 50, B = 60, kPlotW = 450, kPlotH = 370, kRowH = 20, kCharW = 7.8;
+    // Legend to the right of the plot: as wide as its longest name (a generous per-character
+    // width for 13 px sans-serif), as tall as its rows.
+    size_t longest = 0, entries = series_.size() + references_.size();
+    for (const auto& s : series_) longest = std::max(longest, utf8_length(s.name));
+    for (const auto& r : references_) longest = std::max(longest, utf8_length(r.name));
+    const double R = std::max(60.0, 52 + kCharW * static_cast<double>(longest));
+    const double W = L + kPlotW + R, H = std::max(T + kPlotH + B, T + 20 + kRowH * static_cast<double>(entries));
     double x0 = kInf, x1 = -kInf, y0 = kInf, y1 = -kInf;
     for (const auto& s : series_) {
       for (size_t i = 0; i < s.x.size(); ++i) {
@@ -43,6 +55,7 @@ class SvgPlot {
         y1 = std::max(y1, s.y[i]);
       }
     }
+    for (const auto& r : references_) y0 = std::min(y0, r.y), y1 = std::max(y1, r.y);
     if (!(x0 <= x1)) x0 = 0, x1 = 1;
     if (!(y0 <= y1)) y0 = 0, y1 = 1;
     if (x0 == x1) x0 -= 0.5, x1 += 0.5;
@@ -96,9 +109,19 @@ class SvgPlot {
                      px(s.x[i]) + (left ? -7 : 7), py(s.y[i]) - 6, left ? "end" : "start", escape(s.labels[i]).c_str());
         }
       }
-      const double ly = T + 10 + 20.0 * static_cast<double>(k);
-      svg += fmt("<circle cx=\"%g\" cy=\"%g\" r=\"5\" fill=\"%s\"/>\n", W - R + 16, ly, colour);
-      svg += fmt("<text x=\"%g\" y=\"%g\">%s</text>\n", W - R + 28, ly + 4, escape(s.name).c_str());
+      const double ly = T + 10 + kRowH * static_cast<double>(k);
+      svg += fmt("<circle cx=\"%g\" cy=\"%g\" r=\"5\" fill=\"%s\"/>\n", W - R + 22, ly, colour);
+      svg += fmt("<text x=\"%g\" y=\"%g\">%s</text>\n", W - R + 40, ly + 4, escape(s.name).c_str());
+    }
+    for (size_t k = 0; k < references_.size(); ++k) {
+      const auto& r = references_[k];
+      const char* colour = kReferenceColours[k % (sizeof kReferenceColours / sizeof *kReferenceColours)];
+      svg += fmt("<line x1=\"%g\" y1=\"%g\" x2=\"%g\" y2=\"%g\" stroke=\"%s\" stroke-width=\"2\" "
+                 "stroke-dasharray=\"7 5\"/>\n", L, py(r.y), W - R, py(r.y), colour);
+      const double ly = T + 10 + kRowH * static_cast<double>(series_.size() + k);
+      svg += fmt("<line x1=\"%g\" y1=\"%g\" x2=\"%g\" y2=\"%g\" stroke=\"%s\" stroke-width=\"2\" "
+                 "stroke-dasharray=\"7 5\"/>\n", W - R + 10, ly, W - R + 34, ly, colour);
+      svg += fmt("<text x=\"%g\" y=\"%g\">%s</text>\n", W - R + 40, ly + 4, escape(r.name).c_str());
     }
     svg += "</svg>\n";
     return svg;
@@ -114,6 +137,17 @@ class SvgPlot {
  private:
   static constexpr double kInf = std::numeric_limits<double>::infinity();
   static constexpr const char* kColours[] = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b"};
+  static constexpr const char* kReferenceColours[] = {"#555555", "#999999", "#bcbd22"};
+
+  struct Reference {
+    std::string name;
+    double y;
+  };
+
+  // Characters, not bytes, of a UTF-8 name (continuation bytes do not count).
+  static size_t utf8_length(const std::string& s) {
+    return static_cast<size_t>(std::count_if(s.begin(), s.end(), [](char c) { return (c & 0xC0) != 0x80; }));
+  }
 
   double tx(double v) const { return log_x_ ? std::log10(std::max(v, 1e-12)) : v; }
 
@@ -157,6 +191,7 @@ class SvgPlot {
 
   std::string title_, x_label_, y_label_;
   std::vector<PlotSeries> series_;
+  std::vector<Reference> references_;
   bool log_x_ = false;
 };
 
