@@ -26,6 +26,7 @@
 #include "genarm/io/torch_checkpoint.hpp"
 #include "genarm/tokenizer/stream_decoder.hpp"
 #include "genarm/tokenizer/tokenizer.hpp"
+#include "genarm/model/lora_adapter.hpp"
 #include "genarm/model/synthetic.hpp"
 #include "genarm/model/transformer.hpp"
 #include "genarm/sampling/sampler.hpp"

@@ -12,6 +12,8 @@
 
 namespace genarm::model {
 
+class LoraAdapter;
+
 class ForwardWorkspace {
  public:
   ForwardWorkspace() = default;
@@ -21,7 +23,9 @@ class ForwardWorkspace {
   ForwardWorkspace& operator=(ForwardWorkspace&&) noexcept = default;
 
   // Bytes held (for memory reports).
-  size_t bytes() const { return floats_.capacity() * sizeof(float) + rows_.capacity() * sizeof(Row); }
+  size_t bytes() const {
+    return floats_.capacity() * sizeof(float) + rows_.capacity() * sizeof(Row) + lora_runs_.capacity() * sizeof(LoraRun);
+  }
 
  private:
   friend class Transformer;
@@ -34,12 +38,18 @@ class ForwardWorkspace {
     int64_t slot;     // KV cache slot it writes (pos, or pos + j for the j-th sibling)
     bool sibling;     // attends to [0, pos) and its own slot only
   };
+  // Consecutive rows of a pass with the same LoRA adapter.
+  struct LoraRun {
+    int64_t begin, end;  // rows [begin, end) of the pass
+    const LoraAdapter* adapter;
+  };
 
   std::vector<float> floats_;     // every float buffer of a pass, laid out by the Transformer
   std::vector<Row> rows_;         // (rows of the pass)
   std::vector<int32_t> gathered_; // (rows needing logits) index into rows_
   std::vector<int64_t> offsets_;  // (items + 1) first row of each item
   std::vector<int64_t> lengths_;  // (items) each sequence's length before the batch
+  std::vector<LoraRun> lora_runs_;  // (runs of adapted rows of the pass)
 };
 
 }  // namespace genarm::model

@@ -12,12 +12,50 @@
 namespace genarm::model {
 
 GENARM_INLINE Transformer Transformer::load(const std::filesystem::path& dir, const LoadOptions& options) {
+  if (is_adapter_folder(dir)) {
+    const auto base = adapter_base_folder(dir);
+    if (!base) {
+      const LoraConfig c = read_lora_config(dir);
+      fail(ErrorCategory::kInvalidArgument, c.origin, ": a LoRA adapter whose base_model_name_or_path ",
+           c.base_model_name_or_path.empty() ? std::string("is not set")
+                                             : "'" + c.base_model_name_or_path + "' is not a local folder",
+           ": name its base model (Transformer::load(adapter_dir, base_dir), or --arm-base DIR)");
+    }
+    return load(dir, *base, options);
+  }
   const io::ModelConfig config = io::read_model_config(dir);
   const auto checkpoint = io::Checkpoint::open(dir);
   const auto config_path = (std::filesystem::is_directory(dir) ? dir / "config.json" : dir).string();
   Transformer t(load_transformer_weights(config, checkpoint, config_path, options));
   t.name_ = std::filesystem::path(dir).filename().string();
   if (t.name_.empty()) t.name_ = std::filesystem::path(dir).parent_path().filename().string();
+  return t;
+}
+
+GENARM_INLINE Transformer Transformer::load(const std::filesystem::path& adapter_dir,
+                                            const std::filesystem::path& base_dir, const LoadOptions& options) {
+  return load_adapter(adapter_dir, load(base_dir, options));
+}
+
+GENARM_INLINE Transformer Transformer::load_adapter(const std::filesystem::path& adapter_dir, const Transformer& base) {
+  if (base.adapter_) {
+    fail(ErrorCategory::kInvalidArgument, adapter_dir.string(), ": the base ", base.name(),
+         " already has an adapter applied (", base.adapter_->name(), "); give the base model itself");
+  }
+  return base.with_adapter(LoraAdapter::load(adapter_dir, base.config(), base.name()));
+}
+
+GENARM_INLINE Transformer Transformer::with_adapter(std::shared_ptr<const LoraAdapter> adapter) const {
+  Transformer t(weights_);
+  t.name_ = name_;
+  if (adapter) {
+    if (!adapter->fits(config())) {
+      fail(ErrorCategory::kInvalidArgument, "LoRA adapter ", adapter->name(), " was read for a base of another shape than ",
+           name_);
+    }
+    t.name_ = adapter->name();
+  }
+  t.adapter_ = std::move(adapter);
   return t;
 }
 
@@ -83,6 +121,10 @@ GENARM_INLINE void Transformer::check_item(const BatchItem& item) const {
   if (item.all_logits != nullptr && (is_reward_model() || item.siblings)) {
     fail(ErrorCategory::kInvalidArgument, name_, ": all-position logits are for causal LM sequences");
   }
+  if (item.adapter != nullptr && !item.adapter->fits(config())) {
+    fail(ErrorCategory::kInvalidArgument, name_, ": LoRA adapter ", item.adapter->name(),
+         " was read for a base of another shape");
+  }
 }
 
 GENARM_INLINE void Transformer::forward_batch(std::span<const BatchItem> items, ForwardWorkspace& ws,
@@ -133,8 +175,13 @@ GENARM_INLINE Transformer::Buffers Transformer::buffers(ForwardWorkspace& ws, in
   const int64_t h = c.hidden_size, qd = c.q_dim(), kv = c.kv_dim(), in = c.intermediate_size;
   const int64_t head_rows = is_reward_model() ? 0 : std::min(rows, kHeadRows);
   const int64_t score_stride = max_keys + 8;
-  const size_t need = static_cast<size_t>(rows * (4 * h + 2 * qd + 2 * kv + 2 * in) + head_rows * vocab_size() +
-                                          static_cast<int64_t>(workers) * score_stride + 2 * c.head_dim);
+  // Adapted rows: (rows, max rank) and (rows, widest projection) for the low-rank terms.
+  int64_t lora_rank = 0;
+  for (const auto& run : ws.lora_runs_) lora_rank = std::max(lora_rank, run.adapter->max_rank());
+  const int64_t lora_out = lora_rank > 0 ? std::max({h, qd, kv, in}) : 0;
+  const size_t need = static_cast<size_t>(rows * (4 * h + 2 * qd + 2 * kv + 2 * in + lora_rank + lora_out) +
+                                          head_rows * vocab_size() + static_cast<int64_t>(workers) * score_stride +
+                                          2 * c.head_dim);
   if (ws.floats_.size() < need) ws.floats_.resize(need);
   float* p = ws.floats_.data();
   auto take = [&](int64_t n) {
@@ -156,6 +203,10 @@ GENARM_INLINE Transformer::Buffers Transformer::buffers(ForwardWorkspace& ws, in
   b.logits = take(head_rows * vocab_size());
   b.scores = take(static_cast<int64_t>(workers) * score_stride);
   b.score_stride = score_stride;
+  b.lora_u = take(rows * lora_rank);
+  b.lora_y = take(rows * lora_out);
+  b.runs = ws.lora_runs_.data();
+  b.run_count = ws.lora_runs_.size();
   return b;
 }
 
@@ -184,6 +235,17 @@ GENARM_INLINE void Transformer::run_pass(std::span<const BatchItem> items, std::
     row.sibling = it.siblings;
     max_keys = std::max(max_keys, row.pos + 1);
   }
+  // Runs of consecutive rows sharing an adapter (rows of one item are consecutive).
+  ws.lora_runs_.clear();
+  for (int64_t t = 0; t < n; ++t) {
+    const LoraAdapter* adapter = adapter_of(items[static_cast<size_t>(ws.rows_[static_cast<size_t>(t)].item)]);
+    if (adapter == nullptr) continue;
+    if (!ws.lora_runs_.empty() && ws.lora_runs_.back().adapter == adapter && ws.lora_runs_.back().end == t) {
+      ws.lora_runs_.back().end = t + 1;
+    } else {
+      ws.lora_runs_.push_back({t, t + 1, adapter});
+    }
+  }
   const size_t workers = pool ? pool->size() : 1;
   const Buffers buf = buffers(ws, n, max_keys, workers);
   const ForwardWorkspace::Row* rows = ws.rows_.data();
@@ -205,7 +267,7 @@ GENARM_INLINE void Transformer::run_pass(std::span<const BatchItem> items, std::
     attention(items, rows, n, L, l, buf, pool);
     for (int64_t i = 0; i < n * h; ++i) buf.x[i] += buf.tmp[i];
     normalize(L.mlp_norm, buf.x, buf.xn, n);
-    mlp(L, buf, n, pool);
+    mlp(L, l, buf, n, pool);
     for (int64_t i = 0; i < n * h; ++i) buf.x[i] += buf.tmp[i];
   }
 
@@ -376,6 +438,22 @@ GENARM_INLINE void Transformer::linear(const WeightMatrix& m, const std::vector<
   add_bias(y, bias, n, m.rows());
 }
 
+GENARM_INLINE void Transformer::add_lora(int64_t layer, LoraTarget target, const float* x, int64_t in, float* y,
+                                         int64_t out, const Buffers& buf, ThreadPool* pool) const {
+  for (size_t i = 0; i < buf.run_count; ++i) {
+    const ForwardWorkspace::LoraRun& run = buf.runs[i];
+    const LoraFactors& f = run.adapter->factors(layer, target);
+    if (f.empty()) continue;
+    const int64_t m = run.end - run.begin, r = f.rank();
+    GENARM_DASSERT(f.a.cols() == in && f.b.rows() == out);
+    f.a.matmul(x + run.begin * in, m, in, buf.lora_u, r, pool);  // u = A x: (m, r)
+    for (int64_t j = 0; j < m * r; ++j) buf.lora_u[j] *= f.scale;
+    f.b.matmul(buf.lora_u, m, r, buf.lora_y, out, pool);         // B (s u): (m, out)
+    float* dst = y + run.begin * out;
+    for (int64_t j = 0; j < m * out; ++j) dst[j] += buf.lora_y[j];
+  }
+}
+
 GENARM_INLINE void Transformer::apply_rope(float* row, int64_t heads, int64_t pos) const {
   const auto& inv = weights_->rope_inv_freq;
   const int64_t d = config().head_dim, half = d / 2;
@@ -397,9 +475,15 @@ GENARM_INLINE void Transformer::attention(std::span<const BatchItem> items, cons
   const auto& c = config();
   const int64_t d = c.head_dim, qd = c.q_dim(), kv = c.kv_dim();
   const int64_t heads = c.num_attention_heads, kv_heads = c.num_key_value_heads;
+  const int64_t h = c.hidden_size;
   linear(L.q, L.q_bias, buf.xn, n, buf.q, pool);
   linear(L.k, L.k_bias, buf.xn, n, buf.k, pool);
   linear(L.v, L.v_bias, buf.xn, n, buf.v, pool);
+  if (buf.run_count > 0) {
+    add_lora(layer, LoraTarget::kQ, buf.xn, h, buf.q, qd, buf, pool);
+    add_lora(layer, LoraTarget::kK, buf.xn, h, buf.k, kv, buf, pool);
+    add_lora(layer, LoraTarget::kV, buf.xn, h, buf.v, kv, buf, pool);
+  }
   const bool rotary = weights_->spec->positions == PositionKind::kRotary;
   for (int64_t t = 0; t < n; ++t) {
     if (rotary) {
@@ -464,20 +548,26 @@ GENARM_INLINE void Transformer::attention(std::span<const BatchItem> items, cons
     body(0, tasks, 0);
   }
   linear(L.o, L.o_bias, buf.att, n, buf.tmp, pool);
+  if (buf.run_count > 0) add_lora(layer, LoraTarget::kO, buf.att, qd, buf.tmp, c.hidden_size, buf, pool);
 }
 
-GENARM_INLINE void Transformer::mlp(const LayerWeights& L, const Buffers& buf, int64_t n, ThreadPool* pool) const {
+GENARM_INLINE void Transformer::mlp(const LayerWeights& L, int64_t layer, const Buffers& buf, int64_t n,
+                                    ThreadPool* pool) const {
   const auto& c = config();
-  const int64_t in = c.intermediate_size;
+  const int64_t in = c.intermediate_size, h = c.hidden_size;
+  const bool lora = buf.run_count > 0;
   linear(L.up, L.up_bias, buf.xn, n, buf.a, pool);
+  if (lora) add_lora(layer, LoraTarget::kUp, buf.xn, h, buf.a, in, buf, pool);
   const io::Activation act = c.hidden_act;
   if (!L.gate.empty()) {
     linear(L.gate, L.gate_bias, buf.xn, n, buf.b, pool);
+    if (lora) add_lora(layer, LoraTarget::kGate, buf.xn, h, buf.b, in, buf, pool);
     for (int64_t i = 0; i < n * in; ++i) buf.a[i] *= activate(act, buf.b[i]);
   } else {
     for (int64_t i = 0; i < n * in; ++i) buf.a[i] = activate(act, buf.a[i]);
   }
   linear(L.down, L.down_bias, buf.a, n, buf.tmp, pool);
+  if (lora) add_lora(layer, LoraTarget::kDown, buf.a, in, buf.tmp, h, buf, pool);
 }
 
 GENARM_INLINE float Transformer::activate(io::Activation act, float x) {

@@ -9,6 +9,11 @@
 //                      own cache, length and tokens (a decode token, a prompt chunk, ARGS siblings)
 //                      — in one pass over the weights (every weight row read once for all rows);
 //   reward models    : reward(state) is the score of the last non-pad token.
+//   LoRA adapters    : with_adapter(adapter) is the same model with a PEFT LoRA adapter applied
+//                      unmerged (y = W x + s B A x) over the same shared weights; a batch item may
+//                      also name its own adapter, so one forward_batch over shared weights steps
+//                      base rows and rows of several adapters together (GenARM with adapter ARMs
+//                      at the cost of one model's weight reads).
 // Batch invariance: every row's result is a function of its own sequence only — bit-identical
 // whatever else is in the batch, the batch size, how a prompt is split into chunks (a prompt
 // prefilled at once gives exactly the logits of decoding it token by token) and the thread count.
@@ -31,6 +36,7 @@
 #include "genarm/io/model_config.hpp"
 #include "genarm/model/forward_workspace.hpp"
 #include "genarm/model/load_options.hpp"
+#include "genarm/model/lora_adapter.hpp"
 #include "genarm/model/sequence_state.hpp"
 #include "genarm/model/transformer_weights.hpp"
 
@@ -46,13 +52,23 @@ struct BatchItem {
   bool siblings = false;
   // Optional (tokens.size(), vocab_size) row-major output: the logits after every token.
   float* all_logits = nullptr;
+  // Optional LoRA adapter for this sequence's rows (it must outlive the call and fit the model);
+  // nullptr: the model's own (Transformer::adapter(), usually none).
+  const LoraAdapter* adapter = nullptr;
 };
 
 class Transformer {
  public:
   // Loads config.json and the weights of a model folder (safetensors or PyTorch .bin, sharded or
   // not), kept in memory as `options` says (as stored by default; see LoadOptions).
+  // A PEFT adapter folder (adapter_config.json) loads its base from base_model_name_or_path when
+  // that is a local folder (else Error(kInvalidArgument) asking for the base) and applies it.
   static Transformer load(const std::filesystem::path& dir, const LoadOptions& options = {});
+  // The adapter in `adapter_dir` applied to the model in `base_dir`.
+  static Transformer load(const std::filesystem::path& adapter_dir, const std::filesystem::path& base_dir,
+                          const LoadOptions& options = {});
+  // The adapter in `adapter_dir` applied to `base` (sharing base's weights: the same object).
+  static Transformer load_adapter(const std::filesystem::path& adapter_dir, const Transformer& base);
   explicit Transformer(std::shared_ptr<const TransformerWeights> weights);
 
   const io::ModelConfig& config() const { return weights_->config; }
@@ -60,6 +76,13 @@ class Transformer {
   const std::string& name() const { return name_; }
   int64_t vocab_size() const { return config().vocab_size; }
   bool is_reward_model() const { return config().head == io::ModelHead::kSequenceClassification; }
+  const std::shared_ptr<const TransformerWeights>& shared_weights() const { return weights_; }
+
+  // This model with `adapter` applied (nullptr: the base alone), sharing the weights; named after
+  // the adapter. Error(kInvalidArgument) if the adapter was read for a base of another shape.
+  Transformer with_adapter(std::shared_ptr<const LoraAdapter> adapter) const;
+  // The adapter applied to every row of this model's passes (nullptr: none).
+  const std::shared_ptr<const LoraAdapter>& adapter() const { return adapter_; }
 
   // A new, empty sequence with room for `capacity` tokens (0: grow on demand).
   SequenceState new_sequence(int64_t capacity = 0) const;
@@ -111,8 +134,21 @@ class Transformer {
   struct Buffers {
     float *x, *xn, *q, *k, *v, *att, *tmp, *a, *b, *hidden, *logits, *scores;
     int64_t score_stride;  // floats per worker in `scores`
+    float* lora_u;         // (rows, max rank) A x of the adapted rows, then scaled
+    float* lora_y;         // (rows, max out features) B (s A x)
+    const ForwardWorkspace::LoraRun* runs;  // (run_count) adapted row ranges of the pass
+    size_t run_count;
   };
   Buffers buffers(ForwardWorkspace& ws, int64_t rows, int64_t max_keys, size_t workers) const;
+
+  // The adapter of an item (its own, else the model's).
+  const LoraAdapter* adapter_of(const BatchItem& item) const {
+    return item.adapter != nullptr ? item.adapter : adapter_.get();
+  }
+  // y[t] += s B (A x[t]) for the adapted rows of the pass (each run of rows sharing an adapter in
+  // one product per factor; a row's result depends on its row and adapter only).
+  void add_lora(int64_t layer, LoraTarget target, const float* x, int64_t in, float* y, int64_t out,
+                const Buffers& buf, ThreadPool* pool) const;
 
   void check_item(const BatchItem& item) const;
   void check_state(const SequenceState& s) const;
@@ -137,11 +173,12 @@ class Transformer {
   void attention(std::span<const BatchItem> items, const ForwardWorkspace::Row* rows, int64_t n,
                  const LayerWeights& L, int64_t layer, const Buffers& buf, ThreadPool* pool) const;
 
-  void mlp(const LayerWeights& L, const Buffers& buf, int64_t n, ThreadPool* pool) const;
+  void mlp(const LayerWeights& L, int64_t layer, const Buffers& buf, int64_t n, ThreadPool* pool) const;
 
   static float activate(io::Activation act, float x);
 
   std::shared_ptr<const TransformerWeights> weights_;
+  std::shared_ptr<const LoraAdapter> adapter_;  // applied to rows without their own
   std::string name_ = "model";
 };
 
