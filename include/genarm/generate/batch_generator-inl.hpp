@@ -72,15 +72,26 @@ GENARM_INLINE BatchGenerator::BatchGenerator(const GuidedModel& model, BatchOpti
   if (options_.max_batch < 1) fail(ErrorCategory::kInvalidArgument, "BatchGenerator: max_batch must be >= 1");
   if (options_.max_step_tokens < 1) fail(ErrorCategory::kInvalidArgument, "BatchGenerator: max_step_tokens must be >= 1");
   const size_t models = 1 + model.num_arms();
-  workspaces_.resize(models);
+  for (size_t m = 0; m < models; ++m) {
+    const model::Transformer& t = model_at(m);
+    size_t g = 0;
+    while (g < groups_.size() && model_at(groups_[g][0]).shared_weights() != t.shared_weights()) ++g;
+    if (g == groups_.size()) {
+      groups_.emplace_back();
+      runners_.push_back(t.with_adapter(nullptr));
+    }
+    groups_[g].push_back(m);
+  }
+  workspaces_.resize(groups_.size());
   for (size_t i = 0; i < options_.max_batch; ++i) {
     auto slot = std::make_unique<Slot>();
     for (size_t m = 0; m < models; ++m) slot->states.push_back(model_at(m).new_sequence());
     slot->guide_of_model.assign(models, -1);
     slots_.push_back(std::move(slot));
   }
-  items_.reserve(options_.max_batch);
-  item_slots_.reserve(options_.max_batch);
+  items_.reserve(options_.max_batch * models);
+  item_slots_.reserve(options_.max_batch * models);
+  item_models_.reserve(options_.max_batch * models);
   ready_.reserve(options_.max_batch);
 }
 
@@ -291,30 +302,39 @@ GENARM_INLINE BatchSource* BatchGenerator::source_of(Slot& slot, size_t m) {
   return g < 0 ? nullptr : &slot.policy->guide(static_cast<size_t>(g));
 }
 
-GENARM_INLINE void BatchGenerator::forward(size_t m) {
+GENARM_INLINE void BatchGenerator::forward(size_t g) {
   items_.clear();
   item_slots_.clear();
-  int64_t budget = options_.max_step_tokens;
-  // Decoding sequences first (one token each), then prompt chunks within the budget.
-  for (int pass = 0; pass < 2; ++pass) {
-    for (auto& slot : slots_) {
-      BatchSource* src = source_of(*slot, m);
-      if (src == nullptr || src->ready()) continue;
-      const bool decoding = slot->started;
-      if ((pass == 0) != decoding) continue;
-      int64_t take = static_cast<int64_t>(src->pending().size());
-      if (!decoding) {
-        take = std::min(take, std::max<int64_t>(budget, items_.empty() ? 1 : 0));
-        if (take == 0) continue;
+  item_models_.clear();
+  for (const size_t m : groups_[g]) {
+    // Each model's rows together (one run per adapter): its decoding sequences first (one token
+    // each), then prompt chunks within its budget.
+    const model::LoraAdapter* adapter = model_at(m).adapter().get();
+    const size_t first = items_.size();
+    int64_t budget = options_.max_step_tokens;
+    for (int pass = 0; pass < 2; ++pass) {
+      for (auto& slot : slots_) {
+        BatchSource* src = source_of(*slot, m);
+        if (src == nullptr || src->ready()) continue;
+        const bool decoding = slot->started;
+        if ((pass == 0) != decoding) continue;
+        int64_t take = static_cast<int64_t>(src->pending().size());
+        if (!decoding) {
+          take = std::min(take, std::max<int64_t>(budget, items_.size() == first ? 1 : 0));
+          if (take == 0) continue;
+        }
+        budget -= take;
+        items_.push_back({&src->state(), src->pending().first(static_cast<size_t>(take)), false, nullptr, adapter});
+        item_slots_.push_back(slot.get());
+        item_models_.push_back(m);
       }
-      budget -= take;
-      items_.push_back({&src->state(), src->pending().first(static_cast<size_t>(take)), false, nullptr});
-      item_slots_.push_back(slot.get());
     }
   }
   if (items_.empty()) return;
-  model_at(m).forward_batch(items_, workspaces_[m], pool_);
-  for (size_t i = 0; i < items_.size(); ++i) source_of(*item_slots_[i], m)->consumed(items_[i].tokens.size());
+  runners_[g].forward_batch(items_, workspaces_[g], pool_);
+  for (size_t i = 0; i < items_.size(); ++i) {
+    source_of(*item_slots_[i], item_models_[i])->consumed(items_[i].tokens.size());
+  }
 }
 
 GENARM_INLINE void BatchGenerator::fork_into(Slot& from, Slot& to, int sample) {
@@ -465,7 +485,7 @@ GENARM_INLINE bool BatchGenerator::step() {
     stats_.running = 0;
     return !waiting_.empty();
   }
-  for (size_t m = 0; m < workspaces_.size(); ++m) forward(m);
+  for (size_t g = 0; g < groups_.size(); ++g) forward(g);
   sample_ready();
   std::lock_guard<std::mutex> lock(mutex_);
   ++stats_.steps;

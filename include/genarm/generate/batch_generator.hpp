@@ -2,7 +2,11 @@
 // each with its own prompts, ARMs and weights, beta, sampler and seed, limits and callbacks — are
 // decoded together: every step runs the base model once for all running sequences and each ARM
 // once for the sequences that use it (Transformer::forward_batch: one pass over the weights), then
-// samples each sequence's next token (SequenceDecoder, as generate() does). Sequences finish at
+// samples each sequence's next token (SequenceDecoder, as generate() does). Models that share
+// their weights — ARMs that are LoRA adapters of the base (Transformer::with_adapter), or the base
+// itself — are stepped together: one forward_batch over the shared weights holds the base's and
+// those ARMs' rows (each with its adapter's low-rank terms), so GenARM with adapter ARMs reads
+// the weights once per step, as the base alone does. Sequences finish at
 // their own time (EOS, stop strings, token budget, the callback) and waiting requests take the
 // freed slots at the next step without disturbing the others. A request with samples = N
 // prefills its prompt once and continues it N times (best-of-N).
@@ -114,7 +118,7 @@ class BatchGenerator {
   void admit();
   void start_slot(Slot& slot, const std::shared_ptr<Request>& request, int sample);
   void fork_into(Slot& from, Slot& to, int sample);
-  void forward(size_t model_index);
+  void forward(size_t group);
   void score_args();
   void sample_ready();
   void finish(Slot& slot);
@@ -128,9 +132,13 @@ class BatchGenerator {
   const model::Transformer* reward_model_;
   model::ForwardWorkspace rm_workspace_;
   std::vector<std::unique_ptr<Slot>> slots_;
-  std::vector<model::ForwardWorkspace> workspaces_;  // (1 + ARMs) one per model
-  std::vector<model::BatchItem> items_;               // this step's items of one model
+  // Models sharing one TransformerWeights form a group, stepped by one forward_batch.
+  std::vector<std::vector<size_t>> groups_;           // (groups) their models (0: the base, 1 + a: ARM a)
+  std::vector<model::Transformer> runners_;           // (groups) the shared weights, no adapter
+  std::vector<model::ForwardWorkspace> workspaces_;  // (groups) one per group
+  std::vector<model::BatchItem> items_;               // this step's items of one group
   std::vector<Slot*> item_slots_;                     // (items_) their slots
+  std::vector<size_t> item_models_;                   // (items_) their models
   std::vector<Slot*> ready_;                          // slots sampling this step
   std::chrono::steady_clock::time_point step_start_;
 
