@@ -23,8 +23,9 @@ const char* kUsage =
     "usage: genarm serve [--base DIR] [--arm NAME=DIR]... [--rm NAME=DIR]... [--host 127.0.0.1] [--port 8080]\n"
     "         [--api-key KEY] [--batch-size N] [--threads N] [--chat-template FILE] [--model-name NAME] [limits]\n\n"
     "Serves the OpenAI API (POST /v1/completions, /v1/chat/completions, stream: true as server-sent\n"
-    "events; GET /v1/models, /health, /metrics). Each request picks its guidance with an extra field\n"
-    "(OpenAI clients: extra_body):\n"
+    "events; GET /v1/models, /health, /metrics; POST /tokenize). As the base of a remote GenARM caller\n"
+    "(genarm generate --base http://HOST:PORT/v1), start it with --max-logprobs all.\n"
+    "Each request picks its guidance with an extra field (OpenAI clients: extra_body):\n"
     "  \"guidance\": {\"arms\": {\"positive\": 0.7, \"concise\": 0.3}, \"beta\": 0.5}\n"
     "  \"guidance\": {\"method\": \"best-of-n\", \"n\": 4, \"reward\": \"rm\"}\n"
     "  \"guidance\": {\"method\": \"args\", \"k\": 10, \"w\": 1.5}\n"
@@ -50,6 +51,8 @@ std::vector<OptionSpec> options() {
       {"--max-tokens", "N", "max_tokens at most (default 2048; the chat default)"},
       {"--max-n", "N", "n, best_of and guidance.n at most (default the batch size)"},
       {"--max-prompts", "N", "prompts per /v1/completions request at most (default 32)"},
+      {"--max-logprobs", "N", "logprobs / top_logprobs at most (default 20, as vLLM; 'all' = the vocabulary, for a remote GenARM base)"},
+      {"--prefix-cache", "N", "cached prompt states per model for next-token requests (max_tokens 1; default 8; 0 = off)"},
       {"--read-timeout", "S", "seconds a read may wait for the client (default 10)"},
       {"--write-timeout", "S", "seconds a write may wait for the client to read (default 10)"},
       {"--request-timeout", "S", "seconds to receive a whole request (default 30)"},
@@ -103,6 +106,12 @@ int run_serve(const Argv& argv) {
   o.limits.max_tokens = static_cast<int>(args.get_int("--max-tokens", 2048, 1, 1 << 24));
   o.limits.max_n = static_cast<int>(args.get_int("--max-n", 0, 1, 128));
   o.limits.max_prompts = static_cast<size_t>(args.get_int("--max-prompts", 32, 1, 1 << 16));
+  if (args.get_or("--max-logprobs", "") == "all") {
+    o.limits.max_logprobs = -1;
+  } else {
+    o.limits.max_logprobs = static_cast<int>(args.get_int("--max-logprobs", 20, 0, 1 << 24));
+  }
+  o.prefix_cache = static_cast<size_t>(args.get_int("--prefix-cache", 8, 0, 1 << 16));
   const auto seconds = [&](const char* flag, double fallback) {
     const double v = args.get_double(flag, fallback);
     if (!(v > 0)) fail(ErrorCategory::kInvalidArgument, flag, ": expected a number of seconds > 0, got ", v);

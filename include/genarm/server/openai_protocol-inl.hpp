@@ -6,6 +6,7 @@
 #include <cmath>
 #include <limits>
 #include <sstream>
+#include <unordered_set>
 
 #include "genarm/core/utf8.hpp"
 #include "genarm/io/json.hpp"
@@ -610,18 +611,21 @@ GENARM_SERVER_INLINE ParsedRequest parse_request_json(Endpoint endpoint, const J
   if (const Json* stop = f.get("stop")) r.config.stop_strings = detail::stop_strings(*stop, limits.max_stop);
   r.n = static_cast<int>(f.integer("n", 1, max_n).value_or(1));
 
-  // Log-probs.
+  // Log-probs (a negative cap: the whole vocabulary).
+  const int max_logprobs = limits.max_logprobs < 0 ? static_cast<int>(served.model->vocab_size()) : limits.max_logprobs;
   if (chat) {
     const bool logprobs = f.boolean("logprobs").value_or(false);
-    const auto top = f.integer("top_logprobs", 0, limits.max_logprobs);
+    const auto top = f.integer("top_logprobs", 0, max_logprobs);
     if (top && !logprobs) {
       throw ApiError(400, "'top_logprobs' needs 'logprobs' to be true.", "top_logprobs", "invalid_value");
     }
     r.logprobs = logprobs ? static_cast<int>(top.value_or(0)) : -1;
   } else {
-    r.logprobs = static_cast<int>(f.integer("logprobs", 0, limits.max_logprobs).value_or(-1));
+    r.logprobs = static_cast<int>(f.integer("logprobs", 0, max_logprobs).value_or(-1));
     r.echo = f.boolean("echo").value_or(false);
   }
+  r.tokens_as_ids = f.boolean("return_tokens_as_token_ids").value_or(false);
+  r.return_token_ids = f.boolean("return_token_ids").value_or(false);
 
   // Best-of: OpenAI's best_of (completions: ranked by mean log-prob per token) or guidance.
   std::optional<int64_t> best_of;
@@ -787,12 +791,14 @@ GENARM_SERVER_INLINE std::vector<TokenLogprobs> result_logprobs(const Tokenizer&
   return out;
 }
 
+GENARM_SERVER_INLINE std::string token_id_string(int32_t id) { return "token_id:" + std::to_string(id); }
+
 GENARM_SERVER_INLINE Json completion_logprobs(const Tokenizer& tokenizer, const std::vector<TokenLogprobs>& tokens,
-                                              size_t text_offset) {
+                                              size_t text_offset, bool tokens_as_ids) {
   Json texts = Json::array(), lps = Json::array(), tops = Json::array(), offsets = Json::array();
   size_t offset = text_offset;
   for (const auto& t : tokens) {
-    texts.push_back(t.text);
+    texts.push_back(tokens_as_ids ? token_id_string(t.id) : t.text);
     offsets.push_back(offset);
     // Offsets index the choice's text, which skips special tokens (BOS, EOS).
     if (!tokenizer.skipped_in_decode(t.id, /*skip_special_tokens=*/true)) offset += t.text.size();
@@ -802,12 +808,19 @@ GENARM_SERVER_INLINE Json completion_logprobs(const Tokenizer& tokenizer, const 
       continue;
     }
     lps.push_back(detail::finite_logprob(*t.logprob));
+    // An ordered_json object looks keys up linearly: a set keeps thousands of alternatives
+    // (a remote caller asking for the whole vocabulary) linear.
     Json top = Json::object();
+    std::unordered_set<std::string> keys;
+    keys.reserve(t.top.size() + 1);
     for (const auto& a : t.top) {
-      const std::string key = a.id == t.id ? t.text : token_text(tokenizer, t.previous, a.id);
-      if (!top.contains(key)) top[key] = detail::finite_logprob(a.logprob);
+      std::string key = tokens_as_ids ? token_id_string(a.id)
+                        : a.id == t.id ? t.text
+                                       : token_text(tokenizer, t.previous, a.id);
+      if (keys.insert(key).second) top.emplace(std::move(key), detail::finite_logprob(a.logprob));
     }
-    if (!top.contains(t.text)) top[t.text] = detail::finite_logprob(*t.logprob);
+    std::string chosen = tokens_as_ids ? token_id_string(t.id) : t.text;
+    if (keys.insert(chosen).second) top.emplace(std::move(chosen), detail::finite_logprob(*t.logprob));
     tops.push_back(std::move(top));
   }
   Json out = Json::object();
@@ -818,18 +831,19 @@ GENARM_SERVER_INLINE Json completion_logprobs(const Tokenizer& tokenizer, const 
   return out;
 }
 
-GENARM_SERVER_INLINE Json chat_logprobs(const Tokenizer& tokenizer, const std::vector<TokenLogprobs>& tokens) {
+GENARM_SERVER_INLINE Json chat_logprobs(const Tokenizer& tokenizer, const std::vector<TokenLogprobs>& tokens,
+                                        bool tokens_as_ids) {
   Json content = Json::array();
   for (const auto& t : tokens) {
     Json e = Json::object();
-    e["token"] = t.text;
+    e["token"] = tokens_as_ids ? token_id_string(t.id) : t.text;
     e["logprob"] = detail::finite_logprob(t.logprob.value_or(0.0f));
     e["bytes"] = detail::bytes_of(t.text);
     Json top = Json::array();
     for (const auto& a : t.top) {
       const std::string text = a.id == t.id ? t.text : token_text(tokenizer, t.previous, a.id);
       Json alt = Json::object();
-      alt["token"] = text;
+      alt["token"] = tokens_as_ids ? token_id_string(a.id) : text;
       alt["logprob"] = detail::finite_logprob(a.logprob);
       alt["bytes"] = detail::bytes_of(text);
       top.push_back(std::move(alt));

@@ -78,7 +78,8 @@ struct ServerLimits {
   int max_n = 0;                            // n, best_of, guidance.n at most; 0 = the batch size
   size_t max_prompts = 32;                  // prompts of one /v1/completions request
   size_t max_stop = 16;                     // stop strings
-  int max_logprobs = 20;                    // logprobs / top_logprobs at most
+  int max_logprobs = 20;                    // logprobs / top_logprobs at most (vLLM's default); < 0 = the
+                                            // vocabulary (what a remote GenARM caller may want)
   size_t max_concurrent = 64;               // generation requests queued or running (HTTP 429 above)
 };
 
@@ -133,6 +134,9 @@ struct ParsedRequest {
   int logprobs = -1;                 // alternatives per token (>= 0) when log-probs are asked for; -1 none
   bool echo = false;                 // completions: the prompt before the text
   bool seeded = false;               // the request gave a seed
+  // vLLM's extensions, for callers that work in token ids (a remote GenARM base, remote/):
+  bool tokens_as_ids = false;        // return_tokens_as_token_ids: log-prob tokens read "token_id:<id>"
+  bool return_token_ids = false;     // return_token_ids: choices carry prompt_token_ids and token_ids
 };
 
 // Parses and validates a request body of `endpoint` (the raw bytes: JSON parsing, nesting depth
@@ -181,10 +185,15 @@ GENARM_SERVER_INLINE std::vector<TokenLogprobs> result_logprobs(const Tokenizer&
                                                                 int32_t previous, Method method, int top);
 
 // `logprobs` objects of each API for a run of tokens. `text_offset` is where the first token
-// starts in the choice's text (completions).
+// starts in the choice's text (completions). `tokens_as_ids`: every token (chosen and
+// alternatives) reads "token_id:<id>" instead of its text, as vLLM's return_tokens_as_token_ids
+// (two ids with the same text then stay apart in top_logprobs' keys).
 GENARM_SERVER_INLINE Json completion_logprobs(const Tokenizer& tokenizer, const std::vector<TokenLogprobs>& tokens,
-                                              size_t text_offset);
-GENARM_SERVER_INLINE Json chat_logprobs(const Tokenizer& tokenizer, const std::vector<TokenLogprobs>& tokens);
+                                              size_t text_offset, bool tokens_as_ids = false);
+GENARM_SERVER_INLINE Json chat_logprobs(const Tokenizer& tokenizer, const std::vector<TokenLogprobs>& tokens,
+                                        bool tokens_as_ids = false);
+// "token_id:<id>"
+GENARM_SERVER_INLINE std::string token_id_string(int32_t id);
 
 // {"prompt_tokens", "completion_tokens", "total_tokens"}
 GENARM_SERVER_INLINE Json usage_json(uint64_t prompt_tokens, uint64_t completion_tokens);

@@ -32,7 +32,9 @@
 #include <map>
 #include <mutex>
 #include <numeric>
+#include <optional>
 #include <random>
+#include <span>
 #include <thread>
 
 #include "genarm/core/math.hpp"
@@ -433,12 +435,16 @@ struct Metrics {
   uint64_t completion_tokens = 0;   // usage.completion_tokens
   uint64_t args_tokens = 0;         // sampled by the ARGS worker
   uint64_t cancelled = 0;           // requests whose client went away
+  uint64_t next_token_requests = 0; // answered through the prefix cache (see Impl::run_next_token)
+  uint64_t prefix_reused = 0;       // prompt tokens resumed from a cached state (every model's prompt)
+  uint64_t prefix_computed = 0;     // prompt tokens run through a model for next-token requests
+  double next_token_seconds = 0.0;  // engine-thread time of next-token requests
   Histogram ttft{{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}};
   Histogram duration{{0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60}};
 };
 
 inline std::string endpoint_label(const std::string& path) {
-  for (const char* known : {"/v1/completions", "/v1/chat/completions", "/v1/models", "/health", "/metrics"}) {
+  for (const char* known : {"/v1/completions", "/v1/chat/completions", "/v1/models", "/health", "/metrics", "/tokenize"}) {
     if (path == known) return known;
   }
   if (path.rfind("/v1/models/", 0) == 0) return "/v1/models/{id}";
@@ -499,6 +505,19 @@ struct Server::Impl {
   static void reply(httplib::Response& res, int status, const Json& body);
   std::string metrics_text() const;
 
+  // Next-token requests (max_tokens 1, one choice, not streamed: what a remote GenARM caller,
+  // remote/remote_source.hpp, sends at every step) run on the engine thread between engine
+  // steps, resuming from the prefix cache: per model (0 = the base, 1 + i = ARM i) the sequence
+  // states of recent prompts (ServerOptions::prefix_cache of them, least recently used evicted);
+  // a prompt takes the entry sharing its longest prefix, truncated to it, and runs only the rest
+  // (a prompt one token longer than the last costs one token). Results equal a fresh computation
+  // (the forward pass is chunking-invariant) and so the batch engine's.
+  GenerationResult run_next_token(const ParsedRequest& r, size_t prompt);
+  TransformerSource prefix_take(size_t model_index, std::span<const int32_t> prompt, uint64_t& reused,
+                                uint64_t& computed);
+  void prefix_put(size_t model_index, std::span<const int32_t> prompt, TransformerSource source);
+  Json tokenize(const std::string& body) const;
+
   GenerationResult run_args(const Prompts& prompts, sampling::SamplerParams params, GenerationConfig config,
                             const ArgsParams& args, size_t rm,
                             const std::function<bool(const std::string&, const GenerationResult&)>& on_token);
@@ -523,6 +542,16 @@ struct Server::Impl {
   bool args_stop = false;
   std::thread args_thread;
   std::atomic<size_t> args_waiting{0};
+
+  struct PrefixEntry {
+    std::vector<int32_t> tokens;  // what `source` has read
+    TransformerSource source;
+    uint64_t used = 0;            // prefix_clock when last used
+  };
+  std::mutex next_token_mutex;
+  std::deque<std::function<void()>> next_token_jobs;  // run by the engine thread
+  std::vector<std::vector<PrefixEntry>> prefix_cache;  // (1 + ARMs) engine thread only
+  uint64_t prefix_clock = 0;
 
   int wake_fd = -1;
   std::atomic<bool> is_draining{false};
@@ -572,7 +601,8 @@ GENARM_SERVER_INLINE Server::Impl::Impl(const ServerModels& models, ServerOption
       rms(load_rms(models, model)),
       pool(options.threads),
       engine(model, BatchOptions{std::max<size_t>(options.batch_size, 1), options.max_step_tokens}, &pool,
-             rms.empty() ? nullptr : &rms[0]) {
+             rms.empty() ? nullptr : &rms[0]),
+      prefix_cache(1 + model.num_arms()) {
   if (options.batch_size < 1) fail(ErrorCategory::kInvalidArgument, "batch size must be >= 1");
   if (options.limits.max_concurrent < 1) fail(ErrorCategory::kInvalidArgument, "max concurrent requests must be >= 1");
   for (double t : {options.read_timeout, options.write_timeout, options.request_timeout, options.keep_alive_timeout}) {
@@ -678,9 +708,15 @@ GENARM_SERVER_INLINE void Server::Impl::engine_loop() {
       if (engine_stop) return;
       seen = submissions;
     }
-    bool busy = false;
+    std::deque<std::function<void()>> next_tokens;
+    {
+      std::lock_guard<std::mutex> lock(next_token_mutex);
+      std::swap(next_tokens, next_token_jobs);
+    }
+    for (auto& job : next_tokens) job();  // each reports its own result or error
+    bool busy = !next_tokens.empty();
     try {
-      busy = engine.step();
+      busy = engine.step() || busy;
     } catch (const std::exception& e) {
       std::fprintf(stderr, "genarm serve: engine step failed: %s\n", e.what());
     }
@@ -745,6 +781,110 @@ GENARM_SERVER_INLINE GenerationResult Server::Impl::run_args(
     metrics.args_tokens += decoder.result().ids.size();
   }
   return std::move(decoder.result());
+}
+
+GENARM_SERVER_INLINE TransformerSource Server::Impl::prefix_take(size_t m, std::span<const int32_t> prompt,
+                                                                 uint64_t& reused, uint64_t& computed) {
+  auto& entries = prefix_cache[m];
+  size_t best = entries.size(), best_length = 0;
+  for (size_t e = 0; e < entries.size(); ++e) {
+    const auto& t = entries[e].tokens;
+    const size_t n = std::min(t.size(), prompt.size() - 1);  // at least one token runs (for its logits)
+    size_t k = 0;
+    while (k < n && t[k] == prompt[k]) ++k;
+    if (k > best_length) {
+      best_length = k;
+      best = e;
+    }
+  }
+  if (best < entries.size()) {
+    TransformerSource source = std::move(entries[best].source);
+    entries.erase(entries.begin() + static_cast<std::ptrdiff_t>(best));
+    source.truncate(static_cast<int64_t>(best_length));
+    source.prefill(prompt.subspan(best_length));
+    reused += best_length;
+    computed += prompt.size() - best_length;
+    return source;
+  }
+  TransformerSource source(m == 0 ? model.base() : model.arms()[m - 1]);
+  source.set_thread_pool(&pool);
+  source.prefill(prompt);
+  computed += prompt.size();
+  return source;
+}
+
+GENARM_SERVER_INLINE void Server::Impl::prefix_put(size_t m, std::span<const int32_t> prompt,
+                                                   TransformerSource source) {
+  auto& entries = prefix_cache[m];
+  entries.push_back(PrefixEntry{std::vector<int32_t>(prompt.begin(), prompt.end()), std::move(source), ++prefix_clock});
+  if (entries.size() > options.prefix_cache) {
+    const auto oldest = std::min_element(entries.begin(), entries.end(),
+                                         [](const PrefixEntry& a, const PrefixEntry& b) { return a.used < b.used; });
+    entries.erase(oldest);
+  }
+}
+
+GENARM_SERVER_INLINE GenerationResult Server::Impl::run_next_token(const ParsedRequest& r, size_t p) {
+  const auto t0 = detail::Clock::now();
+  const Prompts& prompts = r.prompts[p].tokens;
+  GenerationConfig config = r.config;
+  if (config.eos_token_ids.empty() && !config.ignore_eos) config.eos_token_ids = model.eos_token_ids();
+  config.validate();
+  const auto prompt_of = [&](size_t guide) -> std::span<const int32_t> {
+    return prompts.guides.empty() ? std::span<const int32_t>(prompts.base) : std::span<const int32_t>(prompts.guides[guide]);
+  };
+  uint64_t reused = 0, computed = 0;
+  TransformerSource base = prefix_take(0, prompts.base, reused, computed);
+  std::vector<TransformerSource> guides;
+  guides.reserve(r.arms.size());
+  for (size_t i = 0; i < r.arms.size(); ++i) guides.push_back(prefix_take(1 + r.arms[i], prompt_of(i), reused, computed));
+  GuidedPolicy<TransformerSource> policy(std::move(base), std::move(guides), model.vocab_size(), r.guidance);
+  // The loop of generate() (SequenceDecoder) for its one token, as the batch engine runs it.
+  sampling::Sampler sampler(r.sampler, model.vocab_size());
+  SequenceDecoder decoder(model.tokenizer(), sampler, config);
+  decoder.begin(policy, prompts);
+  decoder.sample(policy);
+  decoder.proceed(policy, true);
+  decoder.finish([](std::string_view) {});
+  // The states hold exactly the prompts (the sampled token is not run): cache them.
+  prefix_put(0, prompts.base, std::move(policy.base()));
+  for (size_t i = 0; i < r.arms.size(); ++i) prefix_put(1 + r.arms[i], prompt_of(i), std::move(policy.guide(i)));
+  {
+    std::lock_guard<std::mutex> lock(metrics.mutex);
+    ++metrics.next_token_requests;
+    metrics.prefix_reused += reused;
+    metrics.prefix_computed += computed;
+    metrics.next_token_seconds += std::chrono::duration<double>(detail::Clock::now() - t0).count();
+  }
+  return std::move(decoder.result());
+}
+
+// POST /tokenize, as vLLM's: {"model"?, "prompt", "add_special_tokens"? (default true)} ->
+// {"count", "max_model_len", "tokens"} ("content" is accepted for "prompt", as llama.cpp names it).
+GENARM_SERVER_INLINE Json Server::Impl::tokenize(const std::string& body) const {
+  Json j;
+  try {
+    j = Json::parse(body);
+  } catch (const nlohmann::json::exception& e) {
+    throw ApiError(400, std::string("We could not parse the JSON body of your request: ") + e.what(), "", "invalid_json");
+  }
+  if (!j.is_object()) detail::invalid_type("body", "a JSON object", j);
+  detail::Fields f(j, "");
+  if (const auto m = f.string("model"); m && *m != served.name) {
+    throw ApiError(404, "The model '" + *m + "' does not exist (this server serves '" + served.name + "').", "model",
+                   "model_not_found");
+  }
+  std::optional<std::string> text = f.string("prompt");
+  if (!text) text = f.string("content");
+  if (!text) throw ApiError(400, "Missing required parameter: 'prompt'.", "prompt", "missing_required_parameter");
+  const bool special = f.boolean("add_special_tokens").value_or(true);
+  f.reject_unknown();
+  Json out = Json::object();
+  const std::vector<int32_t> ids = model.tokenizer().encode(*text, special);
+  out["count"] = ids.size();
+  out["max_model_len"] = served.context();
+  out["tokens"] = ids;
+  return out;
 }
 
 // Log-probs of the prompt's tokens under the request's guided distribution (echo + logprobs):
@@ -885,7 +1025,45 @@ struct Server::Impl::Job {
     return b;
   }
 
+  // A next-token request: runs on the engine thread through the prefix cache (run_next_token).
+  bool next_token_request() const {
+    return server.options.prefix_cache > 0 && req.method == Method::kGenArm && req.max_tokens == 1 && per_prompt == 1 &&
+           !req.stream && !req.echo;
+  }
+
+  void submit_next_token() {
+    auto shared = std::make_shared<const ParsedRequest>(req);
+    auto ex = exchange;
+    Impl* s = &server;
+    {
+      std::lock_guard<std::mutex> lock(server.next_token_mutex);
+      for (size_t p = 0; p < req.prompts.size(); ++p) {
+        server.next_token_jobs.push_back([shared, ex, s, p] {
+          detail::Event e;
+          e.kind = detail::Event::Kind::kDone;
+          e.choice = static_cast<int>(p);
+          if (ex->cancelled.load()) {
+            e.result.stop_reason = StopReason::kCallback;
+          } else {
+            try {
+              e.result = s->run_next_token(*shared, p);
+            } catch (const std::exception& x) {
+              e.kind = detail::Event::Kind::kError;
+              e.message = x.what();
+            }
+          }
+          ex->push(std::move(e));
+        });
+      }
+    }
+    server.notify_engine();
+  }
+
   void submit() {
+    if (req.max_tokens > 0 && next_token_request()) {
+      submit_next_token();
+      return;
+    }
     if (req.max_tokens == 0) {  // completions echo-only: nothing to generate
       for (size_t i = 0; i < results.size(); ++i) {
         results[i].stop_reason = StopReason::kLength;
@@ -1075,7 +1253,7 @@ struct Server::Impl::Job {
       message["content"] = r.text;
       message["refusal"] = nullptr;
       c["message"] = std::move(message);
-      c["logprobs"] = req.logprobs >= 0 ? chat_logprobs(tok, result_logprobs(tok, r, last_prompt_token(p), req.method, req.logprobs))
+      c["logprobs"] = req.logprobs >= 0 ? chat_logprobs(tok, result_logprobs(tok, r, last_prompt_token(p), req.method, req.logprobs), req.tokens_as_ids)
                                         : Json(nullptr);
     } else {
       c["text"] = (req.echo ? req.prompts[p].text : std::string()) + r.text;
@@ -1088,13 +1266,17 @@ struct Server::Impl::Job {
         }
         auto generated = result_logprobs(tok, r, last_prompt_token(p), req.method, req.logprobs);
         entries.insert(entries.end(), std::make_move_iterator(generated.begin()), std::make_move_iterator(generated.end()));
-        c["logprobs"] = completion_logprobs(tok, entries, 0);
+        c["logprobs"] = completion_logprobs(tok, entries, 0, req.tokens_as_ids);
       } else {
         c["logprobs"] = nullptr;
       }
     }
     c["finish_reason"] = finish_reason(r.stop_reason);
     if (reward) c["reward"] = *reward;
+    if (req.return_token_ids) {  // vLLM's field names
+      c["prompt_token_ids"] = req.prompts[p].tokens.base;
+      c["token_ids"] = r.ids;
+    }
     return c;
   }
 
@@ -1186,7 +1368,8 @@ struct Server::Impl::Stream {
         if (req().logprobs >= 0) {
           if (prompt_logprobs.size() <= p) prompt_logprobs.resize(p + 1);
           if (prompt_logprobs[p].is_null()) {
-            prompt_logprobs[p] = completion_logprobs(job->server.model.tokenizer(), job->server.prompt_logprobs(req(), p), 0);
+            prompt_logprobs[p] = completion_logprobs(job->server.model.tokenizer(), job->server.prompt_logprobs(req(), p), 0,
+                                                      req().tokens_as_ids);
           }
           logprobs = prompt_logprobs[p];
         }
@@ -1209,7 +1392,8 @@ struct Server::Impl::Stream {
       e.token.text = token_text(tok, e.token.previous, e.token.id);
       const std::vector<TokenLogprobs> one{e.token};
       const size_t offset = (req().echo ? req().prompts[slot / static_cast<size_t>(job->per_prompt)].text.size() : 0) + streamed[slot];
-      logprobs = chat() ? chat_logprobs(tok, one) : completion_logprobs(tok, one, offset);
+      logprobs = chat() ? chat_logprobs(tok, one, req().tokens_as_ids)
+                        : completion_logprobs(tok, one, offset, req().tokens_as_ids);
     }
     streamed[slot] += e.piece.size();
     return send(sink, text_chunk(choice_of(slot), e.piece, logprobs));
@@ -1377,6 +1561,7 @@ GENARM_SERVER_INLINE void Server::Impl::route() {
   http->Post("/v1/chat/completions", guarded([this](const Request& req, Response& res) {
     handle_generation(Endpoint::kChat, req, res);
   }));
+  http->Post("/tokenize", guarded([this](const Request& req, Response& res) { reply(res, 200, tokenize(req.body)); }));
   http->Get("/v1/models", guarded([this](const Request&, Response& res) { reply(res, 200, models_list(served)); }));
   http->Get(R"(/v1/models/(.+))", guarded([this](const Request& req, Response& res) {
     const std::string id = req.matches.size() > 1 ? std::string(req.matches[1]) : std::string();
@@ -1415,7 +1600,7 @@ GENARM_SERVER_INLINE void Server::Impl::route() {
       reply(res, 503, error_body(503, "The server is shutting down.", "", "server_shutting_down"));
       return httplib::Server::HandlerResponse::Handled;
     }
-    if (req.path.rfind("/v1/", 0) == 0 && !authorized(req)) {
+    if ((req.path.rfind("/v1/", 0) == 0 || req.path == "/tokenize") && !authorized(req)) {
       detail::t_request.close_after = true;
       const bool given = req.has_header("Authorization");
       reply(res, 401, error_body(401, given ? "Incorrect API key provided." :
@@ -1518,6 +1703,16 @@ GENARM_SERVER_INLINE std::string Server::Impl::metrics_text() const {
   metric("genarm_engine_busy_seconds_total", "counter", "Time spent in engine steps.", s.step_seconds);
   metric("genarm_requests_cancelled_total", "counter", "Requests whose client went away before they finished.",
          static_cast<double>(metrics.cancelled));
+  metric("genarm_next_token_requests_total", "counter",
+         "Next-token requests (max_tokens 1, one choice) answered through the prefix cache.",
+         static_cast<double>(metrics.next_token_requests));
+  metric("genarm_prefix_cache_reused_tokens_total", "counter",
+         "Prompt tokens of next-token requests resumed from a cached state instead of recomputed.",
+         static_cast<double>(metrics.prefix_reused));
+  metric("genarm_prefix_cache_computed_tokens_total", "counter", "Prompt tokens of next-token requests run through a model.",
+         static_cast<double>(metrics.prefix_computed));
+  metric("genarm_next_token_seconds_total", "counter", "Engine-thread time spent on next-token requests.",
+         metrics.next_token_seconds);
   metrics.ttft.write(out, "genarm_time_to_first_token_seconds", "Time from request to first token (streams).");
   metrics.duration.write(out, "genarm_request_duration_seconds", "Time from request to its end (generation requests).");
   return out;

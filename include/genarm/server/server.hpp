@@ -3,6 +3,10 @@
 //
 //   POST /v1/completions, POST /v1/chat/completions   (stream: true = server-sent events)
 //   GET  /v1/models, /v1/models/{id}, /health, /metrics (Prometheus text)
+//   POST /tokenize (vLLM's: {"prompt"} -> {"tokens", "count", "max_model_len"})
+// What a remote GenARM caller needs (remote/remote_source.hpp): log-probs up to the vocabulary
+// (ServerLimits::max_logprobs), vLLM's return_tokens_as_token_ids / return_token_ids, and next-token
+// requests answered from a prefix cache (ServerOptions::prefix_cache).
 //
 // Threads: one engine thread steps one BatchGenerator (continuous batching: every running
 // sequence of every request shares each pass over the weights); ARGS requests, which the batch
@@ -62,6 +66,10 @@ struct ServerOptions {
   double request_timeout = 30.0;          // seconds to receive a whole request (line, headers, body)
   double keep_alive_timeout = 5.0;        // seconds an idle connection stays open
   size_t max_connections = 0;             // connection threads; 0 = limits.max_concurrent + 16
+  // Next-token requests (max_tokens 1, one choice, not streamed, no echo — a remote GenARM
+  // caller's) resume from this many cached prompt states per model; 0 sends them to the batch
+  // engine like any other request (every prompt then recomputed).
+  size_t prefix_cache = 8;
   std::FILE* access_log = nullptr;        // one line per response, if set
 };
 
