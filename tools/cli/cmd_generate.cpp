@@ -18,6 +18,7 @@
 #include "methods.hpp"
 #include "prompts.hpp"
 #include "batch_output.hpp"
+#include "remote_base.hpp"
 
 namespace genarm::cli {
 namespace {
@@ -32,7 +33,11 @@ const char* kUsage =
     "sampler chain. Without --arm, the base model alone. With --input, prompts are decoded in batches\n"
     "(--batch-size; every weight is read once per step for all of them) and each result line is\n"
     "written, in input order, as soon as it and the ones before it are complete; a killed job keeps\n"
-    "its complete lines and --resume runs exactly the missing prompts. Progress goes to stderr.\n\n";
+    "its complete lines and --resume runs exactly the missing prompts. Progress goes to stderr.\n\n"
+    "--base http://HOST:PORT/v1: the base is served by an OpenAI-compatible engine (vLLM, SGLang, llama.cpp,\n"
+    "genarm serve --max-logprobs all) and guided by the local ARMs; GenARM then combines over the base's\n"
+    "top-K tokens (--base-top-k; 0 = all). Methods genarm and base only; prompts run one at a time (the\n"
+    "engine batches across callers; --batch-size is not used); a failure mid-way prints the partial result.\n\n";
 
 std::vector<OptionSpec> options() {
   return concat({guidance_options(),
@@ -48,10 +53,111 @@ std::vector<OptionSpec> options() {
                   {"--output", "FILE", "with --input: one JSON line per prompt (id, prompt, text, ids, ...), in input order"},
                   {"--resume", "", "with --input: keep the results already in --output, run only the missing prompts"},
                   {"--batch-size", "N", "with --input: prompts decoded together (default 8; 1 = one at a time, same results)"}},
-                 template_options(), generation_options(), sampling_options(),
+                 remote_base_options(), template_options(), generation_options(), sampling_options(),
                  {{"--threads", "N", "threads (default: all cores)"},
                   {"--json", "", "print the result as one JSON object"},
                   {"--details", "", "include per-token log-probs (base, ARMs, guided, sampled) in JSON"}}});
+}
+
+// --base http://...: the remote base's loop (remote_base.hpp), for --prompt, --prompt-ids and --input.
+int run_generate_remote(const Args& args, const std::string& method) {
+  if (method != "genarm" && method != "base") {
+    fail(ErrorCategory::kInvalidArgument, "--method ", method, " with a remote base: only genarm and base are supported");
+  }
+  const std::vector<std::string> arms = method == "genarm" ? args.all("--arm") : std::vector<std::string>{};
+  const sampling::SamplerParams sampler = sampler_params(args);
+  ThreadPool pool(static_cast<size_t>(args.get_int("--threads", 0, 0, 1024)));
+  ModelCache cache;
+  RemoteRunner runner(args, *args.get("--base"), arms, cache, guidance(args, arms.size()), sampler,
+                      generation_config(args, {}), &pool);
+  const Tokenizer& tokenizer = runner.tokenizer();
+  const auto templates = prompt_templates(args, arms.size());
+  const bool details = args.flag("--details");
+  GenerationResult partial;
+  const auto run_one = [&](const Prompts& prompts, uint64_t seed, const StreamCallback& on_text,
+                           const nlohmann::json& id) {
+    try {
+      return runner.run(prompts, seed, on_text, &partial);
+    } catch (const Error& e) {
+      report_partial(partial, id, e.what());
+      throw;
+    }
+  };
+
+  if (!args.has("--input")) {
+    Prompts prompts;
+    std::string prompt_text;
+    if (auto text = args.get("--prompt")) {
+      prompt_text = *text;
+      prompts = prompts_from_text(*text, templates, tokenizer);
+    } else {
+      prompts = prompts_from_ids(Args::parse_ids("--prompt-ids", *args.get("--prompt-ids")), templates);
+      prompt_text = tokenizer.decode(prompts.base, true);
+    }
+    if (args.flag("--json")) {
+      const auto r = run_one(prompts, sampler.seed, {}, nullptr);
+      auto j = to_json(r, details);
+      j["prompt"] = prompt_text;
+      j["prompt_ids"] = prompts.base;
+      std::printf("%s\n", j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
+      return 0;
+    }
+    std::fputs(prompt_text.c_str(), stdout);
+    std::fflush(stdout);
+    const auto r = run_one(prompts, sampler.seed, [](std::string_view piece) {
+      std::fwrite(piece.data(), 1, piece.size(), stdout);
+      std::fflush(stdout);
+      return true;
+    }, nullptr);
+    std::printf("\n");
+    const auto& s = runner.last_stats();
+    std::fprintf(stderr, "[%zu new tokens in %.2f s, %.1f tokens/s, stop: %s; remote base %s: %llu requests, %.1f ms each]\n",
+                 r.ids.size(), r.decode_seconds, r.decode_seconds > 0 ? static_cast<double>(r.ids.size()) / r.decode_seconds : 0.0,
+                 std::string(to_string(r.stop_reason)).c_str(), runner.engine().url().text().c_str(),
+                 static_cast<unsigned long long>(s.http.requests),
+                 s.http.requests > 0 ? 1e3 * s.http.seconds / static_cast<double>(s.http.requests) : 0.0);
+    return 0;
+  }
+
+  io::JsonlReader reader(*args.get("--input"));
+  std::vector<nlohmann::json> ids, texts;
+  std::vector<Prompts> all_prompts;
+  while (auto record = reader.next()) {
+    all_prompts.push_back(prompts_from_record(*record, reader.where(), templates, tokenizer));
+    const size_t i = ids.size();
+    ids.push_back(record->contains("id") ? (*record)["id"] : nlohmann::json(i));
+    texts.push_back(record->contains("prompt") ? (*record)["prompt"]
+                                               : nlohmann::json(tokenizer.decode(all_prompts.back().base, true)));
+  }
+  const std::filesystem::path output = *args.get("--output");
+  const bool resume = args.flag("--resume");
+  std::set<size_t> skipped;
+  if (resume) {
+    const auto finished = finished_ids(output);
+    for (size_t i = 0; i < ids.size(); ++i) {
+      if (finished.count(ids[i].dump())) skipped.insert(i);
+    }
+  }
+  io::JsonlWriter writer(output, resume);
+  OrderedWriter ordered(writer);
+  Progress progress("generate " + method + " (remote base)", ids.size(), skipped.size());
+  size_t done = skipped.size(), fresh = 0;
+  double tokens = 0;
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (skipped.count(i)) continue;
+    // seed + line index, as the batched path: the same results whichever base runs them.
+    GenerationResult r = run_one(all_prompts[i], sampler.seed + i, {}, ids[i]);
+    tokens += static_cast<double>(r.ids.size());
+    auto out = to_json(r, details);
+    out["id"] = ids[i];
+    out["prompt"] = texts[i];
+    ordered.add(i, std::move(out), skipped);
+    ++fresh;
+    progress.update(++done, tokens);
+  }
+  std::fprintf(stderr, "genarm generate: %zu results in %s (%zu new, %zu kept from before)\n", done,
+               output.string().c_str(), fresh, skipped.size());
+  return 0;
 }
 
 }  // namespace
@@ -73,6 +179,8 @@ int run_generate(const Argv& argv) {
   if (method != "genarm" && method != "base" && method != "args" && method != "best-of-n") {
     fail(ErrorCategory::kInvalidArgument, "--method: '", method, "' is not one of genarm, base, args, best-of-n");
   }
+  if (is_remote_base(args.get_or("--base", ""))) return run_generate_remote(args, method);
+  refuse_remote_flags_without_remote(args);
   MethodDefaults defaults;
   defaults.base = args.get_or("--base", "toy-base");
   defaults.arms = args.all("--arm");
