@@ -808,19 +808,22 @@ GENARM_SERVER_INLINE Json completion_logprobs(const Tokenizer& tokenizer, const 
       continue;
     }
     lps.push_back(detail::finite_logprob(*t.logprob));
-    // An ordered_json object looks keys up linearly: a set keeps thousands of alternatives
-    // (a remote caller asking for the whole vocabulary) linear.
+    // An ordered_json object looks keys up linearly on every insertion: with thousands of
+    // alternatives (a remote caller asking for the whole vocabulary) that is quadratic, so the
+    // keys are told apart by a hash set and appended to the object's vector directly.
     Json top = Json::object();
+    auto& entries = static_cast<Json::object_t::Container&>(top.get_ref<Json::object_t&>());
+    entries.reserve(t.top.size() + 1);
     std::unordered_set<std::string> keys;
     keys.reserve(t.top.size() + 1);
     for (const auto& a : t.top) {
       std::string key = tokens_as_ids ? token_id_string(a.id)
                         : a.id == t.id ? t.text
                                        : token_text(tokenizer, t.previous, a.id);
-      if (keys.insert(key).second) top.emplace(std::move(key), detail::finite_logprob(a.logprob));
+      if (keys.insert(key).second) entries.emplace_back(std::move(key), detail::finite_logprob(a.logprob));
     }
     std::string chosen = tokens_as_ids ? token_id_string(t.id) : t.text;
-    if (keys.insert(chosen).second) top.emplace(std::move(chosen), detail::finite_logprob(*t.logprob));
+    if (keys.insert(chosen).second) entries.emplace_back(std::move(chosen), detail::finite_logprob(*t.logprob));
     tops.push_back(std::move(top));
   }
   Json out = Json::object();
