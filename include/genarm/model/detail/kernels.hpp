@@ -16,6 +16,10 @@
 // the logits of decoding it token by token.
 // AVX2/FMA/F16C when the compiler targets them; otherwise a portable version of the same order
 // (its results may differ from the AVX2 build in the last bits, never between batch sizes).
+// With AVX-512F, several activation rows (n > 1) go through 16-lane registers holding two rows'
+// blocks side by side (a weight block broadcast to both halves): each half performs exactly the
+// 8-lane operations of the canonical order, so the results are the AVX2 kernel's bits, at twice
+// the multiply-adds per instruction.
 // Thread-safety: pure functions (the widening buffer is per thread).
 #pragma once
 
@@ -97,13 +101,15 @@ inline Vec wload_tail(const void* base, int64_t i, int64_t n) {
   }
 }
 
-inline float hsum(Vec a0, Vec a1) {
-  const Vec v = _mm256_add_ps(a0, a1);
+// The canonical horizontal sum of v = acc0 + acc1.
+inline float hsum8(Vec v) {
   __m128 lo = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));  // l0+l4 ...
   lo = _mm_add_ps(lo, _mm_movehl_ps(lo, lo));                                        // (l0+l4)+(l2+l6), ...
   lo = _mm_add_ss(lo, _mm_movehdup_ps(lo));
   return _mm_cvtss_f32(lo);
 }
+
+inline float hsum(Vec a0, Vec a1) { return hsum8(_mm256_add_ps(a0, a1)); }
 
 // One register tile: rows w[0..R) against activation rows x[0..T) (leading dimension ldx);
 // y[t * ldy + k] = dot(w[k], x[t]). 2 * R * T accumulators; each weight block is loaded once.
@@ -266,10 +272,136 @@ inline void dot_rows_tiled(const void* const* w, int64_t cols, const float* x, i
   if (n - t == 1) dot_tile<F, R, 1>(w, cols, x + t * ldx, ldx, y + t * ldy, ldy);
 }
 
+#if defined(GENARM_HAVE_SIMD_KERNELS) && defined(__AVX512F__)
+#define GENARM_HAVE_PAIR_KERNELS 1
+
+inline constexpr int kPairTileRows = 4;   // weight rows per 16-lane register tile
+inline constexpr int kPairTileCols = 3;   // activation pairs (6 rows) per tile
+
+// Activation rows packed in pairs for the 16-lane tiles: pair p, block b is 16 floats — block b of
+// row 2p, then block b of row 2p + 1 — zero-padded to whole blocks (and a missing odd row to 0).
+// (ceil(n / 2), blocks * 16) floats.
+inline void pack_pairs(const float* x, int64_t ldx, int64_t n, int64_t cols, float* out) {
+  const int64_t blocks = (cols + kDotBlock - 1) / kDotBlock;
+  for (int64_t p = 0; p < (n + 1) / 2; ++p) {
+    float* dst = out + p * blocks * 2 * kDotBlock;
+    for (int half = 0; half < 2; ++half) {
+      const int64_t t = 2 * p + half;
+      for (int64_t b = 0; b < blocks; ++b) {
+        float* d = dst + b * 2 * kDotBlock + half * kDotBlock;
+        const int64_t i = b * kDotBlock, m = t < n ? std::min<int64_t>(kDotBlock, cols - i) : 0;
+        if (m > 0) std::memcpy(d, x + t * ldx + i, static_cast<size_t>(m) * sizeof(float));
+        std::fill(d + m, d + kDotBlock, 0.0f);
+      }
+    }
+  }
+}
+
+// One 16-lane tile: f32 rows w[0..R) against P packed pairs (pair stride `lpp` floats);
+// y[t * ldy + k] for the 2P activation rows t (those < n_rows).
+template <int R, int P>
+inline void dot_pair_tile(const float* const* w, int64_t cols, const float* xp, int64_t lpp, float* y, int64_t ldy,
+                          int64_t n_rows) {
+  __m512 acc0[R][P], acc1[R][P];
+  for (int k = 0; k < R; ++k) {
+    for (int p = 0; p < P; ++p) acc0[k][p] = acc1[k][p] = _mm512_setzero_ps();
+  }
+  const int64_t full = cols / kDotBlock;  // whole blocks; a partial last block is masked below
+  int64_t b = 0;
+  for (; b + 2 <= full; b += 2) {
+    __m512 wv[R];
+    for (int k = 0; k < R; ++k) wv[k] = _mm512_broadcast_f32x8(_mm256_loadu_ps(w[k] + b * kDotBlock));
+    for (int p = 0; p < P; ++p) {
+      const __m512 xv = _mm512_loadu_ps(xp + p * lpp + b * 2 * kDotBlock);
+      for (int k = 0; k < R; ++k) acc0[k][p] = _mm512_fmadd_ps(wv[k], xv, acc0[k][p]);
+    }
+    for (int k = 0; k < R; ++k) wv[k] = _mm512_broadcast_f32x8(_mm256_loadu_ps(w[k] + (b + 1) * kDotBlock));
+    for (int p = 0; p < P; ++p) {
+      const __m512 xv = _mm512_loadu_ps(xp + p * lpp + (b + 1) * 2 * kDotBlock);
+      for (int k = 0; k < R; ++k) acc1[k][p] = _mm512_fmadd_ps(wv[k], xv, acc1[k][p]);
+    }
+  }
+  const int64_t rem = cols - full * kDotBlock;
+  for (; b < full + (rem > 0 ? 1 : 0); ++b) {  // at most two blocks: one whole, one partial
+    __m512 wv[R];
+    const __m256i mask = tail_mask(b < full ? kDotBlock : rem);
+    for (int k = 0; k < R; ++k) wv[k] = _mm512_broadcast_f32x8(_mm256_maskload_ps(w[k] + b * kDotBlock, mask));
+    for (int p = 0; p < P; ++p) {
+      const __m512 xv = _mm512_loadu_ps(xp + p * lpp + b * 2 * kDotBlock);
+      for (int k = 0; k < R; ++k) {
+        if (b & 1) {
+          acc1[k][p] = _mm512_fmadd_ps(wv[k], xv, acc1[k][p]);
+        } else {
+          acc0[k][p] = _mm512_fmadd_ps(wv[k], xv, acc0[k][p]);
+        }
+      }
+    }
+  }
+  for (int k = 0; k < R; ++k) {
+    for (int p = 0; p < P; ++p) {
+      const __m512 v = _mm512_add_ps(acc0[k][p], acc1[k][p]);
+      const Vec lo = _mm512_castps512_ps256(v);
+      const Vec hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1));
+      y[2 * p * ldy + k] = hsum8(lo);
+      if (2 * p + 1 < n_rows) y[(2 * p + 1) * ldy + k] = hsum8(hi);
+    }
+  }
+}
+
+template <int R>
+inline void dot_pairs_tiled(const float* const* w, int64_t cols, const float* xp, int64_t lpp, int64_t n, float* y,
+                            int64_t ldy) {
+  const int64_t pairs = (n + 1) / 2;
+  int64_t p = 0;
+  for (; p + kPairTileCols <= pairs; p += kPairTileCols) {
+    dot_pair_tile<R, kPairTileCols>(w, cols, xp + p * lpp, lpp, y + 2 * p * ldy, ldy, n - 2 * p);
+  }
+  if (pairs - p == 2) dot_pair_tile<R, 2>(w, cols, xp + p * lpp, lpp, y + 2 * p * ldy, ldy, n - 2 * p);
+  if (pairs - p == 1) dot_pair_tile<R, 1>(w, cols, xp + p * lpp, lpp, y + 2 * p * ldy, ldy, n - 2 * p);
+}
+
+// matmul_rows for n > 1 on 16-lane registers (same bits as the 8-lane tiles).
+template <WeightFormat F>
+void matmul_rows_pairs(const void* w, int64_t cols, const float* x, int64_t ldx, int64_t n, float* y, int64_t ldy,
+                       int64_t begin, int64_t end) {
+  const int64_t lpp = (cols + kDotBlock - 1) / kDotBlock * 2 * kDotBlock;  // floats per packed pair
+  // Per-thread buffers that only grow (a warm decoding loop does not allocate): the packed
+  // activations ((n + 1) / 2, lpp) and, for 16-bit weights, kPairTileRows rows widened to f32.
+  thread_local std::vector<float> packed, widened;
+  const size_t packed_size = static_cast<size_t>((n + 1) / 2 * lpp);
+  if (packed.size() < packed_size) packed.resize(packed_size);
+  pack_pairs(x, ldx, n, cols, packed.data());
+  if (F != WeightFormat::kF32 && widened.size() < static_cast<size_t>(kPairTileRows * cols)) {
+    widened.resize(static_cast<size_t>(kPairTileRows * cols));
+  }
+  for (int64_t r = begin; r < end;) {
+    const int rows = end - r >= kPairTileRows ? kPairTileRows : 1;
+    const float* ptrs[kPairTileRows];
+    for (int k = 0; k < rows; ++k) {
+      if constexpr (F == WeightFormat::kF32) {
+        ptrs[k] = static_cast<const float*>(row_ptr<F>(w, r + k, cols));
+      } else {
+        widen_row<F>(row_ptr<F>(w, r + k, cols), widened.data() + k * cols, cols);
+        ptrs[k] = widened.data() + k * cols;
+      }
+    }
+    if (rows == kPairTileRows) {
+      dot_pairs_tiled<kPairTileRows>(ptrs, cols, packed.data(), lpp, n, y + r, ldy);
+    } else {
+      dot_pairs_tiled<1>(ptrs, cols, packed.data(), lpp, n, y + r, ldy);
+    }
+    r += rows;
+  }
+}
+#endif
+
 // y[t * ldy + r] = dot(W[r, :], x[t * ldx, ...]) for r in [begin, end), t in [0, n).
 template <WeightFormat F>
 void matmul_rows(const void* w, int64_t cols, const float* x, int64_t ldx, int64_t n, float* y, int64_t ldy,
                  int64_t begin, int64_t end) {
+#if defined(GENARM_HAVE_PAIR_KERNELS)
+  if (n > 1) return matmul_rows_pairs<F>(w, cols, x, ldx, n, y, ldy, begin, end);
+#endif
   // 16-bit rows used by several activation rows are widened once into this buffer (reused; it only
   // grows, so a warm decoding loop does not allocate).
   thread_local std::vector<float> widened;
