@@ -20,7 +20,9 @@
 #include "../cli/cli_support.hpp"
 #include "../server/server_support.hpp"
 #include "genarm/core/math.hpp"
+#include "genarm/generate/best_of_n.hpp"
 #include "genarm/generate/generator.hpp"
+#include "genarm/guidance/args_policy.hpp"
 #include "genarm/guidance/guided_model.hpp"
 #include "genarm/server/server.hpp"
 
@@ -194,6 +196,42 @@ TEST(RemoteBase, PrefixCacheRunsOneTokenPerStepAndForksContinue) {
   // truncate() (rollback) asks again for the shorter history.
   s.truncate(static_cast<int64_t>(prompt.size()) + 5);
   EXPECT_TRUE(std::equal(before.begin(), before.end(), s.logits().begin()));
+}
+
+// fork() is what best-of-N and ARGS need: both run over a remote base as over the local one.
+TEST(RemoteBase, BestOfNAndArgsOverARemoteBaseMatchLocal) {
+  Engine engine;
+  const auto remote = connect(engine.url(), 20);
+  const Prompts prompts{tokenizer().encode("The movie was"), {}};
+  const auto reward = [](const Prompts&, const GenerationResult& r) {
+    double s = 0;
+    for (int32_t id : r.ids) s += id % 7;
+    return s;
+  };
+  const auto best = [&](auto base) {
+    std::vector<TransformerSource> arms;
+    arms.emplace_back(local_model().arms()[0]);
+    using Base = decltype(base);
+    GuidedPolicy<Base, TransformerSource> policy(std::move(base), std::move(arms), local_model().vocab_size(), Guidance{{1.0f}, 0.5f});
+    sampling::SamplerParams p;
+    sampling::Sampler sampler(p, local_model().vocab_size());
+    return best_of_n(policy, sampler, tokenizer(), prompts, config(8), 3, 11, reward);
+  };
+  const auto full = connect(engine.url(), 0);
+  const BestOfNResult far = best(RemoteSource(full)), local = best(TransformerSource(local_model().base()));
+  ASSERT_EQ(far.candidates.size(), 3u);
+  for (size_t i = 0; i < 3; ++i) EXPECT_EQ(far.candidates[i].ids, local.candidates[i].ids) << "candidate " << i;
+  EXPECT_EQ(far.best_index, local.best_index);
+  // ARGS takes the base's top-k (k <= K): the remote log-probs rank and score them as the logits do.
+  const model::Transformer rm = model::Transformer::load(toy_model("toy-rm-positive"));
+  const auto args = [&](auto base) {
+    ArgsPolicy<decltype(base)> policy(std::move(base), rm, local_model().vocab_size(), ArgsParams{5, 1.5f});
+    sampling::SamplerParams p;
+    p.greedy = true;
+    sampling::Sampler sampler(p, local_model().vocab_size());
+    return generate(policy, sampler, tokenizer(), prompts, config(8));
+  };
+  EXPECT_EQ(args(RemoteSource(remote)).ids, args(TransformerSource(local_model().base())).ids);
 }
 
 TEST(RemoteBase, NextTokenRequestsEqualTheBatchEngine) {
@@ -540,6 +578,30 @@ TEST(RemoteBaseCli, GenerateWithARemoteBaseMatchesTheLocalBase) {
   ASSERT_EQ(local.exit_code, 0) << local.err;
   EXPECT_EQ(json::parse(far.out)["ids"], json::parse(local.out)["ids"]);
   EXPECT_EQ(json::parse(far.out)["text"], json::parse(local.out)["text"]);
+  // --input: one prompt at a time, prompt i with seed + i, as the batched local path.
+  testing::TempDir dir("remote_cli");
+  testing::write_file(dir / "in.jsonl", "{\"id\": \"a\", \"prompt\": \"The movie was\"}\n{\"id\": \"b\", \"prompt\": \"I think\"}\n");
+  const std::vector<std::string> batch = {"--input", (dir / "in.jsonl").string(), "--arm", "toy-arm-positive", "--max-new-tokens", "10", "--seed", "9"};
+  std::vector<std::string> remote_batch = {"generate", "--base", engine.url(), "--base-top-k", "0", "--output", (dir / "far.jsonl").string()};
+  remote_batch.insert(remote_batch.end(), batch.begin(), batch.end());
+  std::vector<std::string> local_batch = {"generate", "--output", (dir / "near.jsonl").string()};
+  local_batch.insert(local_batch.end(), batch.begin(), batch.end());
+  const auto fb = testing::run_cli(remote_batch), lb = testing::run_cli(local_batch);
+  ASSERT_EQ(fb.exit_code, 0) << fb.err;
+  ASSERT_EQ(lb.exit_code, 0) << lb.err;
+  const auto lines = [](const std::string& text) {
+    std::vector<json> out;
+    size_t pos = 0;
+    for (size_t end; (end = text.find('\n', pos)) != std::string::npos; pos = end + 1) out.push_back(json::parse(text.substr(pos, end - pos)));
+    return out;
+  };
+  const auto far_lines = lines(testing::read_file(dir / "far.jsonl")), near_lines = lines(testing::read_file(dir / "near.jsonl"));
+  ASSERT_EQ(far_lines.size(), 2u);
+  ASSERT_EQ(near_lines.size(), 2u);
+  for (size_t i = 0; i < 2; ++i) {
+    EXPECT_EQ(far_lines[i]["id"], near_lines[i]["id"]);
+    EXPECT_EQ(far_lines[i]["ids"], near_lines[i]["ids"]) << i;
+  }
   // Flags of a remote base need one.
   const auto wrong = testing::run_cli({"generate", "--base", "toy-base", "--base-top-k", "5", "--prompt", "x"});
   EXPECT_EQ(wrong.exit_code, 2);
