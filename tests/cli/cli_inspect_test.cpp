@@ -277,9 +277,13 @@ TEST(CliInspect, APeftAdapterFolder) {
             nlohmann::json({{"base_model.model.lm_head.modules_to_save.default.weight", 1025},
                             {"base_model.model.model.embed_tokens.modules_to_save.default.weight", 1025}}));
   EXPECT_EQ(j["vocabulary"]["tokenizer_size"], 1025);
-  EXPECT_EQ(j["as_arm"]["compatible"], true);
-  EXPECT_EQ(j["as_arm"]["notes"].size(), 2u);
-  EXPECT_NE(j["as_arm"]["notes"][1].get<std::string>().find("a LoRA adapter"), std::string::npos);
+  // Read with the LoRA loader against the base: modules_to_save (whole saved modules) is refused.
+  EXPECT_EQ(j["as_arm"]["compatible"], false);
+  ASSERT_EQ(j["as_arm"]["problems"].size(), 1u);
+  EXPECT_NE(j["as_arm"]["problems"][0].get<std::string>().find("the adapter cannot be applied to this base"),
+            std::string::npos);
+  EXPECT_NE(j["as_arm"]["problems"][0].get<std::string>().find("modules_to_save"), std::string::npos);
+  EXPECT_EQ(j["as_arm"]["notes"].size(), 1u);
 
   const CliRun text = run_cli({"inspect", dir.string()});
   ASSERT_EQ(text.exit_code, 0) << text.err;

@@ -18,6 +18,7 @@ namespace genarm::cli {
 int run_bench(const Argv& argv) {
   Args args("bench", {{"--base", "DIR", "base model (default toy-base)"},
                       {"--arm", "DIR", "ARMs: the first for 1-ARM GenARM, both for 2 (default toy-arm-positive, toy-arm-concise)", true},
+                      {"--arm-base", "DIR", "the base of the i-th --arm when it is a LoRA adapter (default: its own, else --base)", true},
                       {"--rm", "DIR", "trajectory reward model for ARGS and best-of-N (default toy-rm-positive)"},
                       {"--prompts", "FILE", "JSON lines with \"prompt\" (default: the bundled prompts)"},
                       {"--limit", "N", "prompts (default 20)"},
@@ -61,6 +62,7 @@ int run_bench(const Argv& argv) {
   methods.push_back({parse_method("best-of-n:n=" + n + ",reward=rm"), n + " base samples + " + n + " RM passes"});
 
   ModelCache cache;
+  cache.set_adapter_bases(defaults.base, defaults.arms, args.all("--arm-base"));
   std::printf("genarm bench: %zu prompts x %d tokens per method (EOS ignored), base %s\n", prompts.size(),
               defaults.generation.max_new_tokens, defaults.base.c_str());
   for (size_t threads : thread_counts) {

@@ -107,6 +107,7 @@ int run_eval(const Argv& argv) {
   }
   defaults.afinn = afinn;
   ModelCache cache;
+  cache.set_adapter_bases(defaults.base, defaults.arms, args.all("--arm-base"));
   Judges judges(cache, defaults.base, judge_arms, rm, std::move(afinn), &pool);
   EvalOptions options;
   options.out_dir = args.get_or("--out", "eval-out");

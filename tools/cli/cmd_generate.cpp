@@ -210,6 +210,7 @@ int run_generate(const Argv& argv) {
   if (spec.reward == "afinn") defaults.afinn = eval::AfinnScorer::load(bundled_data("afinn165.json"));
   const auto templates = prompt_templates(args, method == "genarm" ? defaults.arms.size() : 0);
   ModelCache cache;
+  cache.set_adapter_bases(defaults.base, defaults.arms, args.all("--arm-base"));
   MethodRunner runner(spec, cache, defaults);
   const Tokenizer& tokenizer = runner.tokenizer();
   const bool details = args.flag("--details");

@@ -21,6 +21,7 @@
 #include "genarm/io/json.hpp"
 #include "genarm/io/model_config.hpp"
 #include "genarm/model/architecture.hpp"
+#include "genarm/model/lora_adapter.hpp"
 #include "genarm/tokenizer/tokenizer.hpp"
 
 namespace genarm::cli {
@@ -372,7 +373,9 @@ Json arm_verdict(const fs::path& dir, const ConfigInfo& info, const std::optiona
     }
   }
   bool smaller = false;
-  if (!tok) {
+  if (!tok && adapter) {
+    v.notes.push_back("no tokenizer.json: the adapter reads its base's tokenizer");
+  } else if (!tok) {
     v.problems.push_back("no tokenizer.json in " + dir.string() + " to compare with the base's");
   } else {
     const tokenizer::Comparison c = base_tok.compare(*tok, "the base", "this model");
@@ -393,7 +396,26 @@ Json arm_verdict(const fs::path& dir, const ConfigInfo& info, const std::optiona
                       " tokens) is shorter than the base's (" + std::to_string(base.config->max_position_embeddings) +
                       "): guided generation stops there");
   }
-  if (adapter) v.notes.push_back("a LoRA adapter: it guides once applied to its own base model's weights");
+  if (adapter && base.config) {
+    // Read it as generate would: every setting and tensor checked against this base's shapes.
+    try {
+      const auto lora = model::LoraAdapter::load(dir, *base.config, base_name);
+      int64_t min_rank = lora->max_rank();
+      for (int64_t l = 0; l < base.config->num_hidden_layers; ++l) {
+        for (size_t t = 0; t < model::kLoraTargets; ++t) {
+          const auto& f = lora->factors(l, static_cast<model::LoraTarget>(t));
+          if (!f.empty()) min_rank = std::min(min_rank, f.rank());
+        }
+      }
+      const std::string rank = min_rank == lora->max_rank() ? std::to_string(min_rank)
+                                                            : std::to_string(min_rank) + ".." + std::to_string(lora->max_rank());
+      v.notes.push_back("a LoRA adapter of this base: " + std::to_string(lora->modules().size()) + " modules, r " + rank +
+                        ", " + std::to_string(lora->parameters()) + " parameters, applied unmerged over the base's "
+                        "weights (shared with the base when it is --base)");
+    } catch (const Error& e) {
+      v.problems.push_back(std::string("the adapter cannot be applied to this base: ") + e.what());
+    }
+  }
   Json j;
   j["base"] = base_name;
   j["compatible"] = v.problems.empty();

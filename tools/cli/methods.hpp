@@ -148,16 +148,46 @@ inline MethodSpec parse_method(const std::string& text) {
 }
 
 // Loads each model folder once; everything that uses it shares the (memory-mapped) weights.
+// A PEFT LoRA adapter folder is applied to its base model, loaded once too: adapters of the
+// --base model share its weights (the same object), and the batch engine steps them with it.
 class ModelCache {
  public:
-  const model::Transformer& model(const std::string& name) {
-    const std::string key = resolve_model(name).string();
-    auto it = models_.find(key);
-    if (it == models_.end()) it = models_.emplace(key, model::Transformer::load(key)).first;
-    return it->second;
+  // Which base each adapter ARM is applied to: the i-th of `arm_bases` (--arm-base, in --arm
+  // order) for the i-th of `arms`; otherwise the adapter's base_model_name_or_path when that
+  // folder exists, else `default_base` (--base).
+  void set_adapter_bases(const std::string& default_base, const std::vector<std::string>& arms,
+                         const std::vector<std::string>& arm_bases) {
+    if (arm_bases.size() > arms.size()) {
+      fail(ErrorCategory::kInvalidArgument, "--arm-base is given ", arm_bases.size(), " times for ", arms.size(),
+           " --arm (one per --arm, in the same order)");
+    }
+    default_base_ = default_base;
+    for (size_t i = 0; i < arm_bases.size(); ++i) {
+      const std::string arm = key_of(arms[i]);
+      if (!model::is_adapter_folder(arm)) {
+        fail(ErrorCategory::kInvalidArgument, "--arm-base ", arm_bases[i], " is given for --arm ", arms[i],
+             ", which is not a LoRA adapter folder (no adapter_config.json)");
+      }
+      adapter_bases_[arm] = key_of(arm_bases[i]);
+    }
   }
+
+  const model::Transformer& model(const std::string& name) {
+    const std::string key = key_of(name);
+    auto it = models_.find(key);
+    if (it != models_.end()) return it->second;
+    if (model::is_adapter_folder(key)) {
+      const model::Transformer& base = model(base_of_adapter(key));
+      return models_.emplace(key, model::Transformer::load_adapter(key, base)).first->second;
+    }
+    return models_.emplace(key, model::Transformer::load(key)).first->second;
+  }
+  // An adapter folder without its own tokenizer.json reads its base's.
   const Tokenizer& tokenizer(const std::string& name) {
-    const std::string key = resolve_model(name).string();
+    std::string key = key_of(name);
+    if (model::is_adapter_folder(key) && !std::filesystem::exists(std::filesystem::path(key) / "tokenizer.json")) {
+      key = base_of_adapter(key);
+    }
     auto it = tokenizers_.find(key);
     if (it == tokenizers_.end()) it = tokenizers_.emplace(key, Tokenizer::from_file(key)).first;
     return it->second;
@@ -167,8 +197,23 @@ class ModelCache {
   }
 
  private:
+  // One key per folder however it was written (relative, absolute, trailing '/').
+  static std::string key_of(const std::string& name) {
+    return std::filesystem::weakly_canonical(resolve_model(name)).string();
+  }
+  std::string base_of_adapter(const std::string& key) {
+    if (auto it = adapter_bases_.find(key); it != adapter_bases_.end()) return it->second;
+    if (const auto own = model::adapter_base_folder(key)) return key_of(own->string());
+    if (!default_base_.empty()) return key_of(default_base_);
+    const model::LoraConfig c = model::read_lora_config(key);
+    fail(ErrorCategory::kInvalidArgument, key, ": a LoRA adapter whose base '", c.base_model_name_or_path,
+         "' is not a local folder: give --arm-base DIR (or --base)");
+  }
+
   std::map<std::string, model::Transformer> models_;
   std::map<std::string, Tokenizer> tokenizers_;
+  std::map<std::string, std::string> adapter_bases_;  // adapter folder -> base folder
+  std::string default_base_;
 };
 
 // What every method of a command shares: the base, the default ARMs, sampling and limits.

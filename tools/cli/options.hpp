@@ -47,7 +47,9 @@ inline sampling::SamplerParams sampler_params(const Args& a) {
 inline std::vector<OptionSpec> guidance_options() {
   return {
       {"--base", "DIR", "base model folder or bundled name (default toy-base)"},
-      {"--arm", "DIR", "autoregressive reward model folder or bundled name", true},
+      {"--arm", "DIR", "autoregressive reward model folder or bundled name (or a PEFT LoRA adapter folder)", true},
+      {"--arm-base", "DIR", "the base model of the i-th --arm when it is a LoRA adapter (default: its "
+                            "base_model_name_or_path if that folder exists, else --base)", true},
       {"--weights", "W1,W2", "one weight per ARM (default 1 each)"},
       {"--beta", "B", "beta > 0: z = logp_base + sum_i (w_i / beta) logp_arm_i (default 1)"},
   };
