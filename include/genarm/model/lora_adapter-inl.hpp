@@ -398,8 +398,16 @@ GENARM_INLINE std::shared_ptr<const LoraAdapter> LoraAdapter::load(const std::fi
       LoraFactors& f = layer[static_cast<size_t>(t)];
       f.a = A;
       f.b = rows_of(tb, row0, rows, r);
+      auto bt = std::make_shared<std::vector<float>>(static_cast<size_t>(r * rows));
+      std::vector<float> row(static_cast<size_t>(r));
+      for (int64_t o = 0; o < rows; ++o) {
+        f.b.row(o, row.data());
+        for (int64_t k = 0; k < r; ++k) (*bt)[static_cast<size_t>(k * rows + o)] = row[static_cast<size_t>(k)];
+      }
+      f.b_t = std::move(bt);
       f.scale = scale;
       f.alpha = alpha;
+      a->bytes_ += static_cast<size_t>(r * rows) * sizeof(float);
     };
     if (m.qkv) {
       const int64_t qd = base.q_dim(), kv = base.kv_dim();
@@ -412,7 +420,7 @@ GENARM_INLINE std::shared_ptr<const LoraAdapter> LoraAdapter::load(const std::fi
     a->modules_.push_back(m.name);
     a->max_rank_ = std::max(a->max_rank_, r);
     a->parameters_ += r * (m.in + m.out);
-    a->bytes_ += ta.bytes.size() + tb.bytes.size();
+    a->bytes_ += ta.bytes.size();
   }
   if (a->modules_.empty()) {
     std::string projections;

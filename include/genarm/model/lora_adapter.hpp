@@ -23,7 +23,8 @@
 // modules_to_save, LoRA on embeddings or the output head, bias other than "none", lora_bias,
 // target_parameters, trainable tokens, layer replication, QALoRA, aLoRA, tensors of the wrong
 // shape for the base, tensors no targeted module explains, targeted modules without tensors.
-// Ownership: views its factors inside the memory-mapped adapter file (kept alive), or owns copies.
+// Ownership: views A (and B as stored) inside the memory-mapped adapter file, kept alive (copies
+// when misaligned); owns B transposed to float32 (the run-time layout).
 // Thread-safety: immutable after load, thread-safe.
 #pragma once
 
@@ -51,7 +52,10 @@ inline constexpr size_t kLoraTargets = 7;
 // The factors of one adapted projection: its output gains s * B (A x).
 struct LoraFactors {
   WeightMatrix a;      // (r, in) lora_A.weight
-  WeightMatrix b;      // (out, r) lora_B.weight (GPT-2 c_attn: the rows of q, k or v)
+  WeightMatrix b;      // (out, r) lora_B.weight (GPT-2 c_attn: the rows of q, k or v), as stored
+  // (r, out) B transposed to float32: the run-time product adds s u_k B[:, k] for k = 0..r-1 as
+  // r contiguous axpys per row (u = A x), cheaper than `out` dot products of length r.
+  std::shared_ptr<const std::vector<float>> b_t;
   float scale = 0.0f;  // lora_alpha / r, or lora_alpha / sqrt(r) with use_rslora
   double alpha = 0.0;  // this module's lora_alpha (alpha_pattern or lora_alpha)
 

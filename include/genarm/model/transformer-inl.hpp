@@ -175,11 +175,10 @@ GENARM_INLINE Transformer::Buffers Transformer::buffers(ForwardWorkspace& ws, in
   const int64_t h = c.hidden_size, qd = c.q_dim(), kv = c.kv_dim(), in = c.intermediate_size;
   const int64_t head_rows = is_reward_model() ? 0 : std::min(rows, kHeadRows);
   const int64_t score_stride = max_keys + 8;
-  // Adapted rows: (rows, max rank) and (rows, widest projection) for the low-rank terms.
+  // Adapted rows: (rows, max rank) for the low-rank terms' A x.
   int64_t lora_rank = 0;
   for (const auto& run : ws.lora_runs_) lora_rank = std::max(lora_rank, run.adapter->max_rank());
-  const int64_t lora_out = lora_rank > 0 ? std::max({h, qd, kv, in}) : 0;
-  const size_t need = static_cast<size_t>(rows * (4 * h + 2 * qd + 2 * kv + 2 * in + lora_rank + lora_out) +
+  const size_t need = static_cast<size_t>(rows * (4 * h + 2 * qd + 2 * kv + 2 * in + lora_rank) +
                                           head_rows * vocab_size() + static_cast<int64_t>(workers) * score_stride +
                                           2 * c.head_dim);
   if (ws.floats_.size() < need) ws.floats_.resize(need);
@@ -204,7 +203,6 @@ GENARM_INLINE Transformer::Buffers Transformer::buffers(ForwardWorkspace& ws, in
   b.scores = take(static_cast<int64_t>(workers) * score_stride);
   b.score_stride = score_stride;
   b.lora_u = take(rows * lora_rank);
-  b.lora_y = take(rows * lora_out);
   b.runs = ws.lora_runs_.data();
   b.run_count = ws.lora_runs_.size();
   return b;
@@ -447,10 +445,12 @@ GENARM_INLINE void Transformer::add_lora(int64_t layer, LoraTarget target, const
     const int64_t m = run.end - run.begin, r = f.rank();
     GENARM_DASSERT(f.a.cols() == in && f.b.rows() == out);
     f.a.matmul(x + run.begin * in, m, in, buf.lora_u, r, pool);  // u = A x: (m, r)
-    for (int64_t j = 0; j < m * r; ++j) buf.lora_u[j] *= f.scale;
-    f.b.matmul(buf.lora_u, m, r, buf.lora_y, out, pool);         // B (s u): (m, out)
-    float* dst = y + run.begin * out;
-    for (int64_t j = 0; j < m * out; ++j) dst[j] += buf.lora_y[j];
+    const float* bt = f.b_t->data();                               // (r, out)
+    for (int64_t t = 0; t < m; ++t) {
+      // y += s u_k B[:, k], k in order: the row's result depends on the row only.
+      float* dst = y + (run.begin + t) * out;
+      for (int64_t k = 0; k < r; ++k) detail::axpy(f.scale * buf.lora_u[t * r + k], bt + k * out, dst, out);
+    }
   }
 }
 

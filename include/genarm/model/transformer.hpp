@@ -134,8 +134,7 @@ class Transformer {
   struct Buffers {
     float *x, *xn, *q, *k, *v, *att, *tmp, *a, *b, *hidden, *logits, *scores;
     int64_t score_stride;  // floats per worker in `scores`
-    float* lora_u;         // (rows, max rank) A x of the adapted rows, then scaled
-    float* lora_y;         // (rows, max out features) B (s A x)
+    float* lora_u;         // (rows, max rank) A x of the adapted rows
     const ForwardWorkspace::LoraRun* runs;  // (run_count) adapted row ranges of the pass
     size_t run_count;
   };
