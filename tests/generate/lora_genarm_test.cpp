@@ -126,6 +126,14 @@ TEST(LoraGenarm, AdapterArmsShareTheBaseWeights) {
   const GuidedModel m = Families::load_adapters(base, {t / "arm"});
   EXPECT_EQ(m.arms()[0].shared_weights(), m.base().shared_weights());
   EXPECT_EQ(m.arms()[0].adapter()->parameters(), 2 * 8 * (2 * (64 + 64) + 2 * (64 + 32) + 3 * (64 + 172)));
+  // GuidedModel::load on the adapter folder (its base_model_name_or_path is the base): shared too,
+  // the tokenizer read from the base (the adapter folder has none), decoding as the merged ARM.
+  const GuidedModel loaded = GuidedModel::load(base, {t / "arm"});
+  EXPECT_EQ(loaded.arms()[0].shared_weights(), loaded.base().shared_weights());
+  const GuidedModel merged = GuidedModel::load(base, {t / "merged"});
+  const Prompts prompts{loaded.tokenizer().encode("Once upon a time"), {}};
+  EXPECT_EQ(lora_greedy_path(loaded, {0}, Guidance{{}, 0.5f}, prompts, 16).ids,
+            lora_greedy_path(merged, {0}, Guidance{{}, 0.5f}, prompts, 16).ids);
 }
 
 TEST(LoraGenarm, GreedyPathsWithAdapterArmsEqualThoseWithMergedArms) {

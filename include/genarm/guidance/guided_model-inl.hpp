@@ -2,24 +2,40 @@
 #pragma once
 
 #include <algorithm>
+#include <optional>
 
 #include "genarm/guidance/guided_model.hpp"
 
 namespace genarm {
 
 GENARM_INLINE GuidedModel GuidedModel::load(const std::filesystem::path& base_dir, const std::vector<std::filesystem::path>& arm_dirs) {
-  // Tokenizers are compared before the (larger) weights are loaded.
+  // Tokenizers are compared before the (larger) weights are loaded. A LoRA adapter folder without
+  // a tokenizer.json reads its base's.
   const Tokenizer base_tokenizer = Tokenizer::from_file(base_dir);
   std::vector<Tokenizer> arm_tokenizers;
   for (const auto& dir : arm_dirs) {
-    arm_tokenizers.push_back(Tokenizer::from_file(dir));
+    const bool own = !model::is_adapter_folder(dir) || std::filesystem::exists(dir / "tokenizer.json");
+    arm_tokenizers.push_back(own ? Tokenizer::from_file(dir) : base_tokenizer);
     check_tokenizer(base_tokenizer, base_dir.string(), arm_tokenizers.back(), dir.string());
   }
+  const model::Transformer base = model::Transformer::load(base_dir);
+  // An adapter of this base (its base_model_name_or_path is this folder, or no local folder)
+  // shares the base's weights; an adapter of another local base is applied to that one.
+  const auto same_folder = [](const std::filesystem::path& a, const std::filesystem::path& b) {
+    std::error_code ec;
+    return std::filesystem::equivalent(a, b, ec);
+  };
   std::vector<Part> arms;
   for (size_t i = 0; i < arm_dirs.size(); ++i) {
-    arms.push_back(Part{arm_dirs[i].string(), arm_tokenizers[i], model::Transformer::load(arm_dirs[i])});
+    const auto& dir = arm_dirs[i];
+    std::optional<std::filesystem::path> own_base;
+    if (model::is_adapter_folder(dir)) own_base = model::adapter_base_folder(dir);
+    model::Transformer arm = !model::is_adapter_folder(dir)           ? model::Transformer::load(dir)
+                             : !own_base || same_folder(*own_base, base_dir) ? model::Transformer::load_adapter(dir, base)
+                                                                      : model::Transformer::load(dir, *own_base);
+    arms.push_back(Part{dir.string(), arm_tokenizers[i], std::move(arm)});
   }
-  return assemble(Part{base_dir.string(), base_tokenizer, model::Transformer::load(base_dir)}, std::move(arms));
+  return assemble(Part{base_dir.string(), base_tokenizer, base}, std::move(arms));
 }
 
 GENARM_INLINE GuidedModel GuidedModel::assemble(Part base, std::vector<Part> arms) {

@@ -31,6 +31,9 @@ namespace genarm {
 
 class GuidedModel {
  public:
+  // An ARM folder may be a PEFT LoRA adapter: of this base (its base_model_name_or_path is
+  // base_dir, or not a local folder) it shares the base's weights — GenARM at the cost of one
+  // model in the batch engine; of another local base, it is applied to that one.
   static GuidedModel load(const std::filesystem::path& base_dir,
                           const std::vector<std::filesystem::path>& arm_dirs = {});
 
