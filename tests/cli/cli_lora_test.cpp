@@ -120,6 +120,19 @@ TEST(CliLora, AdapterBasesAreFoundOrNamed) {
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("adapter_config.json"), std::string::npos) << r.err;
 
+  // An adapter as --base: applied to its own local base; without one, refused by name.
+  const auto as_base = testing::run_cli({"generate", "--base", (tmp / "local").string(), "--greedy", "--max-new-tokens",
+                                         "8", "--ignore-eos", "--prompt", "The weather today", "--json"});
+  ASSERT_EQ(as_base.exit_code, 0) << as_base.err;
+  const auto merged_alone = testing::run_cli({"generate", "--base", (tmp / "merged").string(), "--greedy",
+                                              "--max-new-tokens", "8", "--ignore-eos", "--prompt", "The weather today",
+                                              "--json"});
+  EXPECT_EQ(nlohmann::json::parse(as_base.out)["ids"], nlohmann::json::parse(merged_alone.out)["ids"]);
+  write_adapter_and_merged(tmp / "hub", tmp / "merged_hub", "meta-llama/Llama-2-7b-hf");
+  r = testing::run_cli({"generate", "--base", (tmp / "hub").string(), "--prompt", "Hi", "--max-new-tokens", "2"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("'meta-llama/Llama-2-7b-hf' is not a local folder"), std::string::npos) << r.err;
+
   // inspect reads the adapter against --base with the loader.
   r = testing::run_cli({"inspect", (tmp / "local").string(), "--base", testing::fixture_model("llama-tiny"), "--json"});
   ASSERT_EQ(r.exit_code, 0) << r.err;

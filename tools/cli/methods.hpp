@@ -204,10 +204,11 @@ class ModelCache {
   std::string base_of_adapter(const std::string& key) {
     if (auto it = adapter_bases_.find(key); it != adapter_bases_.end()) return it->second;
     if (const auto own = model::adapter_base_folder(key)) return key_of(own->string());
-    if (!default_base_.empty()) return key_of(default_base_);
+    if (!default_base_.empty() && key_of(default_base_) != key) return key_of(default_base_);
     const model::LoraConfig c = model::read_lora_config(key);
     fail(ErrorCategory::kInvalidArgument, key, ": a LoRA adapter whose base '", c.base_model_name_or_path,
-         "' is not a local folder: give --arm-base DIR (or --base)");
+         "' is not a local folder: give --arm-base DIR for an ARM (or --base for an ARM; an adapter given as --base "
+         "needs a local base_model_name_or_path)");
   }
 
   std::map<std::string, model::Transformer> models_;
