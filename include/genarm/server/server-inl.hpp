@@ -38,6 +38,7 @@
 #include <thread>
 
 #include "genarm/core/math.hpp"
+#include "genarm/generate/generator.hpp"
 #include "genarm/generate/sequence_decoder.hpp"
 #include "genarm/guidance/arm_reward.hpp"
 #include "genarm/guidance/trajectory_reward.hpp"
@@ -839,13 +840,12 @@ GENARM_SERVER_INLINE GenerationResult Server::Impl::run_next_token(const ParsedR
   guides.reserve(r.arms.size());
   for (size_t i = 0; i < r.arms.size(); ++i) guides.push_back(prefix_take(1 + r.arms[i], prompt_of(i), reused, computed));
   GuidedPolicy<TransformerSource> policy(std::move(base), std::move(guides), model.vocab_size(), r.guidance);
-  // The loop of generate() (SequenceDecoder) for its one token, as the batch engine runs it.
+  // The decoding loop (SequenceDecoder, as the batch engine runs it) for its one token, through
+  // generate_started(), which genarm::compiled holds compiled once: the combination's inline
+  // arithmetic is then the library's own, whatever flags this file is compiled with.
   sampling::Sampler sampler(r.sampler, model.vocab_size());
-  SequenceDecoder decoder(model.tokenizer(), sampler, config);
-  decoder.begin(policy, prompts);
-  decoder.sample(policy);
-  decoder.proceed(policy, true);
-  decoder.finish([](std::string_view) {});
+  config.max_new_tokens = 1;
+  GenerationResult result = generate_started(policy, sampler, model.tokenizer(), prompts, config);
   // The states hold exactly the prompts (the sampled token is not run): cache them.
   prefix_put(0, prompts.base, std::move(policy.base()));
   for (size_t i = 0; i < r.arms.size(); ++i) prefix_put(1 + r.arms[i], prompt_of(i), std::move(policy.guide(i)));
@@ -856,7 +856,7 @@ GENARM_SERVER_INLINE GenerationResult Server::Impl::run_next_token(const ParsedR
     metrics.prefix_computed += computed;
     metrics.next_token_seconds += std::chrono::duration<double>(detail::Clock::now() - t0).count();
   }
-  return std::move(decoder.result());
+  return result;
 }
 
 // POST /tokenize, as vLLM's: {"model"?, "prompt", "add_special_tokens"? (default true)} ->
