@@ -25,7 +25,8 @@ int run_bench(const Argv& argv) {
                       {"--max-new-tokens", "N", "tokens per prompt (default 40)"},
                       {"--threads", "N1,N2", "thread counts to measure (default 1 and all cores)"},
                       {"--k", "K", "ARGS candidates (default 10)"},
-                      {"--n", "N", "best-of-N samples (default 4)"}});
+                      {"--n", "N", "best-of-N samples (default 4)"},
+                      weight_type_options().front()});
   if (!args.parse(argv)) {
     std::printf("usage: genarm bench [--base DIR] [--arm DIR]... [--rm DIR] [--limit N] [--threads 1,2]\n\n%s",
                 args.help().c_str());
@@ -63,6 +64,7 @@ int run_bench(const Argv& argv) {
 
   ModelCache cache;
   cache.set_adapter_bases(defaults.base, defaults.arms, args.all("--arm-base"));
+  cache.set_weight_type(weight_type(args), nullptr);
   std::printf("genarm bench: %zu prompts x %d tokens per method (EOS ignored), base %s\n", prompts.size(),
               defaults.generation.max_new_tokens, defaults.base.c_str());
   for (size_t threads : thread_counts) {

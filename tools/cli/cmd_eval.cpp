@@ -36,7 +36,7 @@ std::string fmt_number(double v) {
 }  // namespace
 
 int run_eval(const Argv& argv) {
-  Args args("eval", concat({guidance_options(),
+  Args args("eval", concat({guidance_options(), weight_type_options(),
                             {{"--rm", "DIR", "trajectory reward model (*ForSequenceClassification) to score with"},
                              {"--prompts", "FILE", "JSON lines with \"prompt\" (default: the bundled data/prompts.jsonl)"},
                              {"--limit", "N", "use the first N prompts"},
@@ -108,6 +108,7 @@ int run_eval(const Argv& argv) {
   defaults.afinn = afinn;
   ModelCache cache;
   cache.set_adapter_bases(defaults.base, defaults.arms, args.all("--arm-base"));
+  cache.set_weight_type(weight_type(args), &pool);
   Judges judges(cache, defaults.base, judge_arms, rm, std::move(afinn), &pool);
   EvalOptions options;
   options.out_dir = args.get_or("--out", "eval-out");

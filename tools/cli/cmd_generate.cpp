@@ -53,7 +53,7 @@ std::vector<OptionSpec> options() {
                   {"--output", "FILE", "with --input: one JSON line per prompt (id, prompt, text, ids, ...), in input order"},
                   {"--resume", "", "with --input: keep the results already in --output, run only the missing prompts"},
                   {"--batch-size", "N", "with --input: prompts decoded together (default 8; 1 = one at a time, same results)"}},
-                 remote_base_options(), template_options(), generation_options(), sampling_options(),
+                 remote_base_options(), weight_type_options(), template_options(), generation_options(), sampling_options(),
                  {{"--threads", "N", "threads (default: all cores)"},
                   {"--json", "", "print the result as one JSON object"},
                   {"--details", "", "include per-token log-probs (base, ARMs, guided, sampled) in JSON"}}});
@@ -68,6 +68,7 @@ int run_generate_remote(const Args& args, const std::string& method) {
   const sampling::SamplerParams sampler = sampler_params(args);
   ThreadPool pool(static_cast<size_t>(args.get_int("--threads", 0, 0, 1024)));
   ModelCache cache;
+  cache.set_weight_type(weight_type(args), &pool);
   RemoteRunner runner(args, *args.get("--base"), arms, cache, guidance(args, arms.size()), sampler,
                       generation_config(args, {}), &pool);
   const Tokenizer& tokenizer = runner.tokenizer();
@@ -110,6 +111,7 @@ int run_generate_remote(const Args& args, const std::string& method) {
       return true;
     }, nullptr);
     std::printf("\n");
+    std::fflush(stdout);  // the text's line ends before the statistics line on stderr
     const auto& s = runner.last_stats();
     std::fprintf(stderr, "[%zu new tokens in %.2f s, %.1f tokens/s, stop: %s; remote base %s: %llu requests, %.1f ms each]\n",
                  r.ids.size(), r.decode_seconds, r.decode_seconds > 0 ? static_cast<double>(r.ids.size()) / r.decode_seconds : 0.0,
@@ -211,6 +213,7 @@ int run_generate(const Argv& argv) {
   const auto templates = prompt_templates(args, method == "genarm" ? defaults.arms.size() : 0);
   ModelCache cache;
   cache.set_adapter_bases(defaults.base, defaults.arms, args.all("--arm-base"));
+  cache.set_weight_type(weight_type(args), &pool);
   MethodRunner runner(spec, cache, defaults);
   const Tokenizer& tokenizer = runner.tokenizer();
   const bool details = args.flag("--details");
@@ -241,6 +244,7 @@ int run_generate(const Argv& argv) {
       return true;
     });
     std::printf("\n");
+    std::fflush(stdout);  // the text's line ends before the statistics line on stderr
     std::fprintf(stderr, "[%zu new tokens in %.2f s, %.1f tokens/s, stop: %s]\n", r.ids.size(),
                  r.prefill_seconds + r.decode_seconds,
                  r.decode_seconds > 0 ? static_cast<double>(r.ids.size()) / r.decode_seconds : 0.0,

@@ -7,6 +7,7 @@
 
 #include "args.hpp"
 #include "commands.hpp"
+#include "options.hpp"
 #include "common.hpp"
 #include "genarm/core/thread_pool.hpp"
 #include "genarm/model/transformer.hpp"
@@ -21,6 +22,7 @@ int run_logits(const Argv& argv) {
                           {"--json", "", "print {\"logits\": [[...], ...]}"},
                           {"--top", "K", "without --json: show the K largest logits (default 10)"},
                           {"--threads", "N", "threads (default: all cores)"},
+                          weight_type_options().front(),
                       });
   if (!args.parse(argv)) {
     std::printf("usage: genarm logits --model DIR --ids 1,2,3 [--all-positions] [--json]\n\n%s",
@@ -30,7 +32,8 @@ int run_logits(const Argv& argv) {
   const auto ids = Args::parse_ids("--ids", args.require("--ids"));
   const auto top = args.get_int("--top", 10, 1, 1 << 20);
   ThreadPool pool(static_cast<size_t>(args.get_int("--threads", 0, 0, 1024)));
-  const auto model = model::Transformer::load(resolve_model(args.get_or("--model", "toy-base")));
+  const auto model = model::Transformer::load(resolve_model(args.get_or("--model", "toy-base")),
+                                              {.weights = weight_type(args), .pool = &pool, .progress = {}});
   auto state = model.new_sequence(static_cast<int64_t>(ids.size()));
   state.set_thread_pool(&pool);
 

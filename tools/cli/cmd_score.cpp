@@ -22,7 +22,8 @@ int run_score(const Argv& argv) {
                                                 "with its tokenizer, the ARM's extra logits cut)"},
                               {"--input", "FILE", "JSON lines {\"prompt\": ..., \"response\": ...} (or prompt_ids / response_ids)"},
                               {"--output", "FILE", "write JSON lines with the rewards (default: stdout)"},
-                              {"--threads", "N", "threads (default: all cores)"}},
+                              {"--threads", "N", "threads (default: all cores)"},
+                              weight_type_options().front()},
                              template_options()}));
   if (!args.parse(argv)) {
     std::printf("usage: genarm score --arm DIR --input responses.jsonl [--output scores.jsonl]\n\n"
@@ -40,7 +41,7 @@ int run_score(const Argv& argv) {
     tokenizer = base_tokenizer;
   }
   ThreadPool pool(static_cast<size_t>(args.get_int("--threads", 0, 0, 1024)));
-  TransformerSource arm(model::Transformer::load(dir));
+  TransformerSource arm(model::Transformer::load(dir, {.weights = weight_type(args), .pool = &pool, .progress = {}}));
   arm.set_thread_pool(&pool);
   const auto arm_template = args.get_or("--base-template", "");
   io::JsonlReader reader(args.require("--input"));

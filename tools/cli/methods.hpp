@@ -16,6 +16,8 @@
 #include <string>
 #include <vector>
 
+#include <unistd.h>
+
 #include "args.hpp"
 #include "common.hpp"
 #include "genarm/eval/afinn.hpp"
@@ -172,6 +174,13 @@ class ModelCache {
     }
   }
 
+  // How every model's weights are kept (--weight-type): as stored (nullopt) or converted at load
+  // on `pool`, with a progress line on stderr for big models.
+  void set_weight_type(std::optional<model::WeightType> type, ThreadPool* pool) {
+    weight_type_ = type;
+    pool_ = pool;
+  }
+
   const model::Transformer& model(const std::string& name) {
     const std::string key = key_of(name);
     auto it = models_.find(key);
@@ -180,7 +189,7 @@ class ModelCache {
       const model::Transformer& base = model(base_of_adapter(key));
       return models_.emplace(key, model::Transformer::load_adapter(key, base)).first->second;
     }
-    return models_.emplace(key, model::Transformer::load(key)).first->second;
+    return models_.emplace(key, model::Transformer::load(key, load_options(key))).first->second;
   }
   // An adapter folder without its own tokenizer.json reads its base's.
   const Tokenizer& tokenizer(const std::string& name) {
@@ -211,6 +220,25 @@ class ModelCache {
          "needs a local base_model_name_or_path)");
   }
 
+  model::LoadOptions load_options(const std::string& key) const {
+    model::LoadOptions o{.weights = weight_type_, .pool = pool_, .progress = {}};
+    if (!weight_type_) return o;
+    const std::string label = "genarm: " + key + ": weights to " + std::string(model::weight_type_name(*weight_type_));
+    o.progress = [label, tty = ::isatty(2) == 1, last = -1](size_t done, size_t total) mutable {
+      if (total < (size_t{256} << 20)) return;  // small models convert in a blink
+      const int percent = static_cast<int>(100.0 * static_cast<double>(done) / static_cast<double>(total));
+      if (tty) {
+        if (percent != last) std::fprintf(stderr, "\r%s: %d%%%s", label.c_str(), percent, done == total ? "\n" : "");
+      } else if (percent / 25 != last / 25 || done == total) {
+        std::fprintf(stderr, "%s: %d%%\n", label.c_str(), percent);
+      }
+      last = percent;
+    };
+    return o;
+  }
+
+  std::optional<model::WeightType> weight_type_;
+  ThreadPool* pool_ = nullptr;
   std::map<std::string, model::Transformer> models_;
   std::map<std::string, Tokenizer> tokenizers_;
   std::map<std::string, std::string> adapter_bases_;  // adapter folder -> base folder

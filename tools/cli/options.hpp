@@ -7,6 +7,7 @@
 #include "args.hpp"
 #include "genarm/generate/generation_config.hpp"
 #include "genarm/guidance/guided_policy.hpp"
+#include "genarm/model/load_options.hpp"
 #include "genarm/sampling/sampler_params.hpp"
 
 namespace genarm::cli {
@@ -50,15 +51,49 @@ inline std::vector<OptionSpec> guidance_options() {
       {"--arm", "DIR", "autoregressive reward model folder or bundled name (or a PEFT LoRA adapter folder)", true},
       {"--arm-base", "DIR", "the base model of the i-th --arm when it is a LoRA adapter (default: its "
                             "base_model_name_or_path if that folder exists, else --base)", true},
-      {"--weights", "W1,W2", "one weight per ARM (default 1 each)"},
+      {"--weights", "W1,W2", "one weight per ARM (default 1 each); a type name (q8_0, ...) is --weight-type"},
       {"--beta", "B", "beta > 0: z = logp_base + sum_i (w_i / beta) logp_arm_i (default 1)"},
   };
+}
+
+// --weights doubles as the weight storage type when its value names one (the issue tracker's
+// `--weights q8_0`); numbers are the ARMs' weights. --weight-type is the unambiguous spelling.
+inline bool names_weight_type(const std::string& value) {
+  for (const char* t : {"auto", "f32", "f16", "bf16", "q8_0", "q4_0"}) {
+    if (value == t) return true;
+  }
+  return false;
+}
+
+inline std::vector<OptionSpec> weight_type_options() {
+  return {{"--weight-type", "TYPE",
+           "how every model's weights are kept in memory: auto (default: as stored; 16-bit models small enough "
+           "for the caches widened to f32), f32, f16, bf16, q8_0 or q4_0 (llama.cpp's blocks, quantised at load; "
+           "the output head at q8_0). Also accepted as --weights TYPE"}};
+}
+
+// The storage type asked for (nullopt: auto); Error(kInvalidArgument) for an unknown name.
+inline std::optional<model::WeightType> weight_type(const Args& a) {
+  const auto by_weights = a.get("--weights");
+  const bool via_weights = by_weights && names_weight_type(*by_weights);
+  if (via_weights && a.has("--weight-type")) {
+    throw UsageError("give the weight type once: --weight-type TYPE or --weights TYPE");
+  }
+  if (via_weights) return model::parse_weight_choice(*by_weights);
+  if (auto t = a.get("--weight-type")) {
+    try {
+      return model::parse_weight_choice(*t);
+    } catch (const Error& e) {
+      fail(ErrorCategory::kInvalidArgument, "--weight-type: ", e.what());
+    }
+  }
+  return std::nullopt;
 }
 
 inline Guidance guidance(const Args& a, size_t arms) {
   Guidance g;
   g.beta = static_cast<float>(a.get_double("--beta", 1.0));
-  if (auto w = a.get("--weights")) {
+  if (auto w = a.get("--weights"); w && !names_weight_type(*w)) {
     for (double v : Args::parse_numbers("--weights", *w)) g.weights.push_back(static_cast<float>(v));
   }
   g.validate(arms);
