@@ -520,7 +520,8 @@ TEST(LoraAdapter, TensorsThatDoNotFitAreRefusedByName) {
     auto raw = testing::read_raw_tensors(tmp / tag / "adapter_model.safetensors");
     raw[tensor] = {"F32", {4, 32}, std::string(4 * 32 * 4, '\0')};
     testing::write_raw_tensors(tmp / tag / "adapter_model.safetensors", raw);
-    expect_error([&] { model::LoraAdapter::load(tmp / tag, c, "base"); },
+    const fs::path dir = tmp / tag;  // (clang 14 cannot capture a structured binding)
+    expect_error([&] { model::LoraAdapter::load(dir, c, "base"); },
                           tag == "stray" ? ErrorCategory::kFormat : ErrorCategory::kUnsupported, {tensor, fragment});
   }
   // No weights file at all.
