@@ -59,6 +59,37 @@ std::vector<OptionSpec> options() {
                   {"--details", "", "include per-token log-probs (base, ARMs, guided, sampled) in JSON"}}});
 }
 
+// generate --input: every prompt read and encoded before anything runs (a bad line fails the job
+// at once), with the lines --resume finds already complete in --output.
+struct InputJob {
+  std::vector<nlohmann::json> ids, texts;  // per line: its "id" (else the line index), its prompt text
+  std::vector<Prompts> prompts;
+  std::filesystem::path output;
+  bool resume = false;
+  std::set<size_t> skipped;  // lines whose results --output already holds
+};
+
+InputJob read_input_job(const Args& args, const PromptTemplates& templates, const Tokenizer& tokenizer) {
+  InputJob job;
+  io::JsonlReader reader(*args.get("--input"));
+  while (auto record = reader.next()) {
+    job.prompts.push_back(prompts_from_record(*record, reader.where(), templates, tokenizer));
+    const size_t i = job.ids.size();
+    job.ids.push_back(record->contains("id") ? (*record)["id"] : nlohmann::json(i));
+    job.texts.push_back(record->contains("prompt") ? (*record)["prompt"]
+                                                   : nlohmann::json(tokenizer.decode(job.prompts.back().base, true)));
+  }
+  job.output = *args.get("--output");
+  job.resume = args.flag("--resume");
+  if (job.resume) {
+    const auto finished = finished_ids(job.output);
+    for (size_t i = 0; i < job.ids.size(); ++i) {
+      if (finished.count(job.ids[i].dump())) job.skipped.insert(i);
+    }
+  }
+  return job;
+}
+
 // --base http://...: the remote base's loop (remote_base.hpp), for --prompt, --prompt-ids and --input.
 int run_generate_remote(const Args& args, const std::string& method) {
   if (method != "genarm" && method != "base") {
@@ -121,25 +152,14 @@ int run_generate_remote(const Args& args, const std::string& method) {
     return 0;
   }
 
-  io::JsonlReader reader(*args.get("--input"));
-  std::vector<nlohmann::json> ids, texts;
-  std::vector<Prompts> all_prompts;
-  while (auto record = reader.next()) {
-    all_prompts.push_back(prompts_from_record(*record, reader.where(), templates, tokenizer));
-    const size_t i = ids.size();
-    ids.push_back(record->contains("id") ? (*record)["id"] : nlohmann::json(i));
-    texts.push_back(record->contains("prompt") ? (*record)["prompt"]
-                                               : nlohmann::json(tokenizer.decode(all_prompts.back().base, true)));
-  }
-  const std::filesystem::path output = *args.get("--output");
-  const bool resume = args.flag("--resume");
-  std::set<size_t> skipped;
-  if (resume) {
-    const auto finished = finished_ids(output);
-    for (size_t i = 0; i < ids.size(); ++i) {
-      if (finished.count(ids[i].dump())) skipped.insert(i);
-    }
-  }
+  const InputJob job = read_input_job(args, templates, tokenizer);
+  // (references, not a structured binding: clang 14 cannot capture one in the lambdas below)
+  const auto& ids = job.ids;
+  const auto& texts = job.texts;
+  const auto& all_prompts = job.prompts;
+  const auto& output = job.output;
+  const bool resume = job.resume;
+  const auto& skipped = job.skipped;
   io::JsonlWriter writer(output, resume);
   OrderedWriter ordered(writer);
   Progress progress("generate " + method + " (remote base)", ids.size(), skipped.size());
@@ -252,26 +272,14 @@ int run_generate(const Argv& argv) {
     return 0;
   }
 
-  // Every prompt is read and encoded before anything runs: a bad line fails the job at once.
-  io::JsonlReader reader(*args.get("--input"));
-  std::vector<nlohmann::json> ids, texts;
-  std::vector<Prompts> all_prompts;
-  while (auto record = reader.next()) {
-    all_prompts.push_back(prompts_from_record(*record, reader.where(), templates, tokenizer));
-    const size_t i = ids.size();
-    ids.push_back(record->contains("id") ? (*record)["id"] : nlohmann::json(i));
-    texts.push_back(record->contains("prompt") ? (*record)["prompt"]
-                                               : nlohmann::json(tokenizer.decode(all_prompts.back().base, true)));
-  }
-  const std::filesystem::path output = *args.get("--output");
-  const bool resume = args.flag("--resume");
-  std::set<size_t> skipped;
-  if (resume) {
-    const auto finished = finished_ids(output);
-    for (size_t i = 0; i < ids.size(); ++i) {
-      if (finished.count(ids[i].dump())) skipped.insert(i);
-    }
-  }
+  const InputJob job = read_input_job(args, templates, tokenizer);
+  // (references, not a structured binding: clang 14 cannot capture one in the lambdas below)
+  const auto& ids = job.ids;
+  const auto& texts = job.texts;
+  const auto& all_prompts = job.prompts;
+  const auto& output = job.output;
+  const bool resume = job.resume;
+  const auto& skipped = job.skipped;
   std::vector<size_t> todo;
   for (size_t i = 0; i < ids.size(); ++i) {
     if (!skipped.count(i)) todo.push_back(i);

@@ -61,19 +61,6 @@ nlohmann::ordered_json parse_ordered(const std::string& text, const std::string&
   }
 }
 
-chat::SpecialTokens special_tokens(const std::filesystem::path& dir) {
-  chat::SpecialTokens tokens;
-  for (const char* name : {"tokenizer_config.json", "special_tokens_map.json"}) {
-    const auto path = dir / name;
-    if (!std::filesystem::exists(path)) continue;
-    const nlohmann::json j = io::read_json_file(path);
-    const io::JsonView view(j, path.string(), ErrorCategory::kConfig);
-    view.expect_object();
-    tokens.complete_from(chat::SpecialTokens::from_config(view));
-  }
-  return tokens;
-}
-
 }  // namespace
 
 int run_template(const Argv& argv) {
@@ -95,7 +82,7 @@ int run_template(const Argv& argv) {
     if (!vars.is_object()) fail(ErrorCategory::kInvalidArgument, "--vars: expected a JSON object");
   }
   const chat::ChatTemplate tpl = args.has("--chat-template")
-                                     ? chat::ChatTemplate::from_file(*args.get("--chat-template"), special_tokens(dir))
+                                     ? chat::ChatTemplate::from_file(*args.get("--chat-template"), chat::SpecialTokens::from_model_dir(dir))
                                      : chat::ChatTemplate::from_model_dir(dir);
   const std::string text = tpl.render(messages, args.flag("--add-generation-prompt"), vars);
   if (args.flag("--ids")) {

@@ -96,6 +96,21 @@ struct SpecialTokens {
     fill(mask_token, other.mask_token);
     if (additional_special_tokens.empty()) additional_special_tokens = other.additional_special_tokens;
   }
+
+  // A model folder's tokens, as transformers passes them to a template: tokenizer_config.json,
+  // completed from special_tokens_map.json (either may be absent).
+  static SpecialTokens from_model_dir(const std::filesystem::path& dir) {
+    SpecialTokens tokens;
+    for (const char* name : {"tokenizer_config.json", "special_tokens_map.json"}) {
+      const auto path = dir / name;
+      if (!std::filesystem::exists(path)) continue;
+      const nlohmann::json j = io::read_json_file(path);
+      const io::JsonView view(j, path.string(), ErrorCategory::kConfig);
+      view.expect_object();
+      tokens.complete_from(from_config(view));
+    }
+    return tokens;
+  }
 };
 
 // How to render one conversation.

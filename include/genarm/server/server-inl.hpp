@@ -468,20 +468,6 @@ inline bool has_chat_template(const std::filesystem::path& dir) {
   return j.is_object() && j.contains("chat_template") && !j["chat_template"].is_null();
 }
 
-// The special tokens a --chat-template FILE sees: the base folder's (as transformers would pass).
-inline chat::SpecialTokens special_tokens_of(const std::filesystem::path& dir) {
-  chat::SpecialTokens tokens;
-  for (const char* name : {"tokenizer_config.json", "special_tokens_map.json"}) {
-    const auto path = dir / name;
-    if (!std::filesystem::exists(path)) continue;
-    const nlohmann::json j = io::read_json_file(path);
-    const io::JsonView view(j, path.string(), ErrorCategory::kConfig);
-    view.expect_object();
-    tokens.complete_from(chat::SpecialTokens::from_config(view));
-  }
-  return tokens;
-}
-
 }  // namespace detail
 
 struct Server::Impl {
@@ -628,7 +614,7 @@ GENARM_SERVER_INLINE Server::Impl::Impl(const ServerModels& models, ServerOption
     served.rm_names.push_back(r.name);
   }
   if (!models.chat_template.empty()) {
-    served.chat_template = chat::ChatTemplate::from_file(models.chat_template, detail::special_tokens_of(models.base));
+    served.chat_template = chat::ChatTemplate::from_file(models.chat_template, chat::SpecialTokens::from_model_dir(models.base));
   } else if (detail::has_chat_template(models.base)) {
     served.chat_template = chat::ChatTemplate::from_model_dir(models.base);
   } else {
