@@ -1,8 +1,9 @@
 // GenARM at the cost of one model: the per-token decode time of the base alone, of GenARM with 1
 // and 2 ARMs that are rank-8 LoRA adapters of the base on all seven projections (the batch engine
 // steps the base's and the ARMs' rows in one pass over the shared weights), and of GenARM with a
-// separate full ARM model of the same size — on the 91M-parameter F32 Llama of
-// ../shared/PERFORMANCE.md with random weights, 1 thread, all measured in this process.
+// separate full ARM model of the same size — on a 91M-parameter F32 Llama (hidden 768, 12 layers,
+// intermediate 2048, vocabulary 4096: llama2.c's reference shape, as bench/model_bench.cpp) with
+// random weights, 1 thread, all measured in this process.
 //   genarm_lora_bench [--quick]
 #include <cmath>
 #include <cstdio>
