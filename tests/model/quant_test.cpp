@@ -492,6 +492,9 @@ std::vector<KernelPath> kernel_paths() {
 #if defined(GENARM_QUANT_AVX2)
   paths.push_back({"avx2", quant_avx2::q8_0_matmul_rows, quant_avx2::q4_0_matmul_rows});
 #endif
+#if defined(GENARM_QUANT_AVX512)
+  paths.push_back({"avx512", quant_avx512::q8_0_matmul_rows, quant_avx512::q4_0_matmul_rows});
+#endif
   return paths;
 }
 
@@ -661,7 +664,9 @@ TEST(QuantKernel, PortableAndNativePathsAgreeBitForBit) {
     q4_0_matmul_rows(p.w4.data(), p.blocks, p.xq.data(), p.n, b.data(), p.rows, 0, p.rows);
     EXPECT_EQ(std::memcmp(a.data(), b.data(), a.size() * sizeof(float)), 0) << "Q4_0 cols " << cols;
   }
-#if defined(GENARM_QUANT_AVX2)
+#if defined(GENARM_QUANT_AVX512)
+  std::printf("native path: AVX-512\n");
+#elif defined(GENARM_QUANT_AVX2)
   std::printf("native path: AVX2\n");
 #else
   std::printf("native path: portable\n");

@@ -24,8 +24,9 @@
 //     acc[b % 2][k] = fma(s, float(p[k]), acc[b % 2][k])               (float32, one rounding)
 //   v[k] = acc[0][k] + acc[1][k]; h[i] = v[i + 4] + v[i];  y = (h[0] + h[2]) + (h[1] + h[3])
 // (p[k] is exact and |p[k]| < 2^24, so float(p[k]) is exact too.) The portable kernel
-// (quant_scalar.hpp) performs these same operations, so the AVX2 (with or without AVX-VNNI) and
-// portable paths agree bit for bit, whatever the compiler's -ffp-contract: every multiply-add is an
+// (quant_scalar.hpp) performs these same operations, so the AVX-512 (quant_avx512.hpp: register
+// tiles of 4 weight rows x 4 activation rows for prompts and batches), AVX2 (with or without
+// AVX-VNNI) and portable paths agree bit for bit, whatever the compiler's -ffp-contract: every multiply-add is an
 // explicit FMA and the one other product (s) only feeds an FMA's multiplicand.
 // Values must lie in [-127, 127] for activations (what the quantiser produces) and [-128, 127] for
 // Q8_0 weights; the sign trick relies on it.
@@ -41,12 +42,15 @@
 #include <cstdint>
 
 #include "genarm/model/detail/quant_avx2.hpp"
+#include "genarm/model/detail/quant_avx512.hpp"
 #include "genarm/model/detail/quant_ref.hpp"
 #include "genarm/model/detail/quant_scalar.hpp"
 
 namespace genarm::model::detail {
 
-#if defined(GENARM_QUANT_AVX2)
+#if defined(GENARM_QUANT_AVX512)
+namespace quant_native = quant_avx512;
+#elif defined(GENARM_QUANT_AVX2)
 namespace quant_native = quant_avx2;
 #else
 namespace quant_native = quant_scalar;
