@@ -225,11 +225,11 @@ TEST(WeightMatrix, ConvertedNarrowsWidensAndQuantizes) {
     }
   }
   EXPECT_EQ(bf16.bytes(), 13u * 77 * 2);
-  // Quantised: rows padded to whole blocks of 32; products against a naive loop over the
-  // dequantised weights, within the activation quantisation's error.
+  // Quantised: rows padded to whole blocks of 32 and to a whole panel of 16 rows; products against
+  // a naive loop over the dequantised weights, within the activation quantisation's error.
   for (WeightType type : {WeightType::kQ8_0, WeightType::kQ4_0}) {
     const auto q = m.matrix.converted(type, &pool);
-    EXPECT_EQ(q.bytes(), 13u * 3 * (type == WeightType::kQ8_0 ? 34 : 18));
+    EXPECT_EQ(q.bytes(), 16u * 3 * (type == WeightType::kQ8_0 ? 34 : 18));
     std::vector<float> x(77 * 3), y(13 * 3), y_threaded(13 * 3);
     uint64_t seed = 5;
     for (float& v : x) v = noise(seed);

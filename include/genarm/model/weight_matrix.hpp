@@ -71,25 +71,27 @@ class WeightMatrix {
     m.keepalive_ = std::move(keepalive);
     return m;
   }
-  // Takes ownership of a raw row-major buffer (row_bytes(type, cols) per row).
+  // Takes ownership of a raw buffer of matrix_bytes(type, rows, cols): row-major floats, or for Q8_0 /
+  // Q4_0 the panels of detail/quant_panel.hpp (views of quantised data expect that layout too).
   static WeightMatrix owned(DType dtype, int64_t rows, int64_t cols, LargePageBuffer bytes) {
     return owned(weight_type_of(dtype), rows, cols, std::move(bytes));
   }
   static WeightMatrix owned(WeightType type, int64_t rows, int64_t cols, LargePageBuffer bytes) {
     auto storage = std::make_shared<const LargePageBuffer>(std::move(bytes));
-    GENARM_ASSERT(storage->size() == static_cast<size_t>(rows) * row_bytes(type, cols));
+    GENARM_ASSERT(storage->size() == matrix_bytes(type, rows, cols));
     return view(type, rows, cols, storage->data(), storage);
   }
 
-  // Bytes of one stored row of `cols` weights (quantised rows are padded to whole blocks).
-  static size_t row_bytes(WeightType type, int64_t cols);
+  // Bytes of a stored rows x cols matrix (quantised rows are padded to whole blocks, and their
+  // count to whole panels of 16).
+  static size_t matrix_bytes(WeightType type, int64_t rows, int64_t cols);
 
   bool empty() const { return data_ == nullptr; }
   const void* data_ptr() const { return data_; }
   WeightType type() const { return type_; }
   int64_t rows() const { return rows_; }
   int64_t cols() const { return cols_; }
-  size_t bytes() const { return static_cast<size_t>(rows_) * row_bytes(type_, cols_); }
+  size_t bytes() const { return matrix_bytes(type_, rows_, cols_); }
 
   // A copy kept as `type`: floats widened (exact) or rounded to nearest-even, or quantised to
   // Q8_0 / Q4_0 blocks exactly as llama.cpp's reference quantisers do. Rows are converted in
@@ -119,8 +121,9 @@ class WeightMatrix {
   // Rows [begin, end) of a quantised product, from activations already quantised to Q8_0.
   void quantized_matmul_rows(const void* xq, int64_t n, float* y, int64_t ldy, int64_t begin, int64_t end) const;
 
+  // Row r of a float matrix.
   const void* row_data(int64_t r) const {
-    return static_cast<const char*>(data_) + static_cast<size_t>(r) * row_bytes(type_, cols_);
+    return static_cast<const char*>(data_) + static_cast<size_t>(r * cols_) * (type_ == WeightType::kF32 ? 4 : 2);
   }
 
   WeightType type_ = WeightType::kF32;

@@ -1,16 +1,15 @@
 // AVX2 + FMA + F16C kernels for Q8_0 / Q4_0 weights: the activation quantiser (bit-identical to
-// quant_ref::quantize_row_q8_0) and the row products Q8_0 x Q8_0 and Q4_0 x Q8_0, after ggml's
-// ggml_vec_dot_q8_0_q8_0 / ggml_vec_dot_q4_0_q8_0 (ggml/src/ggml-cpu/arch/x86/quants.c):
-// unsigned x signed byte dot products into int32 lanes (Q8_0: on |w| and sign(x, w); Q4_0: on the
-// raw nibbles, the -8 offset added from a per-call table), fp16 scales widened with F16C, FMA into
-// float accumulators. The byte products are _mm256_maddubs_epi16 + _mm256_madd_epi16, or one
-// AVX-VNNI _mm256_dpbusd when the compiler targets it (not on Zen 3): the same exact integers,
-// so the same bits (quant.hpp's operation order).
-// Each weight block is prefetched kPrefetchBytes ahead: without it one thread streamed Q8_0 weights
-// at 6-7 GB/s against 12-16 GB/s for the F32 kernel (out-of-order execution alone does not keep
-// enough cache misses in flight at ~17 instructions per 34-byte block); 4-16 KiB measured alike.
+// quant_ref::quantize_row_q8_0) and the panel products (layout: quant_panel.hpp). A ymm register
+// holds one 4-element group of 8 rows (half a panel), so one unsigned x signed byte dot product
+// advances 8 rows against one broadcast activation word: AVX-VNNI _mm256_dpbusd when the compiler
+// targets it, else _mm256_maddubs_epi16 + _mm256_madd_epi16 (Q8_0 then via ggml's sign trick on
+// |w| and sign(x, w)). Either way the block sums are the same exact integers, so the same bits
+// (quant.hpp's operation order). fp16 scales are widened with F16C.
+// Each weight block is prefetched kPrefetchBytes ahead on a panel's first pass: without it one
+// thread streamed Q8_0 weights at 6-7 GB/s against 12-16 GB/s for the F32 kernel (out-of-order
+// execution alone does not keep enough cache misses in flight).
 // Compiled only when the compiler targets AVX2, FMA and F16C (GENARM_QUANT_AVX2).
-// Thread-safety: thread-safe (per-thread scratch, see ActivationScratch).
+// Thread-safety: thread-safe (per-thread activation terms).
 #pragma once
 
 #if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
@@ -21,22 +20,16 @@
 #include <bit>
 #include <cstdint>
 #include <cstring>
-#include <vector>
 
+#include "genarm/model/detail/quant_panel.hpp"
 #include "genarm/model/detail/quant_ref.hpp"
 
 namespace genarm::model::detail::quant_avx2 {
 
-inline constexpr int kTileRows = 4;  // activation rows computed per pass over a weight row
 #ifndef GENARM_QUANT_PREFETCH
 #define GENARM_QUANT_PREFETCH 8192
 #endif
 inline constexpr int kPrefetchBytes = GENARM_QUANT_PREFETCH;
-#ifndef GENARM_QUANT_GROUP
-#define GENARM_QUANT_GROUP 8192
-#endif
-inline constexpr int64_t kGroupBytes = GENARM_QUANT_GROUP;  // weight bytes per row group when n > kTileRows
-
 // Hides v from the optimiser (no FMA contraction of the product that made it with a later add).
 inline __m256 opaque(__m256 v) {
   asm("" : "+x"(v));
@@ -84,35 +77,9 @@ inline void quantize_row_q8_0(const float* x, int64_t cols, BlockQ8_0* out) {
   quant_ref::quantize_row_with(x, cols, out, [](const float* b, BlockQ8_0& o) { quantize_block_q8_0(b, o); });
 }
 
-// The fp16 scale of a block, widened (F16C: the same value as f16_to_float) into all 8 lanes.
-template <typename Block>
-inline __m256 block_scale(const Block& b) {
-  return _mm256_cvtph_ps(_mm_set1_epi16(static_cast<short>(b.d)));
-}
-
-// Horizontal sum: lanes i + 4 onto i, then (h0 + h2) + (h1 + h3) (ggml's hsum_float_8).
-inline float hsum(__m256 v) {
-  __m128 h = _mm_add_ps(_mm256_extractf128_ps(v, 1), _mm256_castps256_ps128(v));
-  h = _mm_add_ps(h, _mm_movehl_ps(h, h));
-  h = _mm_add_ss(h, _mm_movehdup_ps(h));
-  return _mm_cvtss_f32(h);
-}
-
-// What the kernels precompute once per call from the activation blocks (reused by every weight
-// row): the scales as float32 and, for Q4_0 weights, -8 * (x[4k] + ... + x[4k+3]) for the 8 lanes of
-// each block. Kept per thread; grows on a thread's first call with a larger n * blocks_per_row and
-// is never shrunk, so steady-state decoding does not allocate.
-struct ActivationScratch {
-  std::vector<float> scales;     // [t * blocks_per_row + b]
-  std::vector<int32_t> offsets;  // [(t * blocks_per_row + b) * 8 + k]; Q4_0 only
-};
-inline ActivationScratch& activation_scratch() {
-  thread_local ActivationScratch scratch;
-  return scratch;
-}
-
 // acc + sum over i < 4 of a[4k + i] * b[4k + i] per int32 lane k (a unsigned, b signed bytes; no
-// intermediate saturation occurs for the operands used here: |a| <= 128, |b| <= 127).
+// intermediate saturation occurs for the operands used here: Q4_0 nibbles, or |a| <= 128 with the
+// sign trick).
 inline __m256i dot_u8s8(__m256i acc, __m256i a, __m256i b) {
 #if defined(__AVXVNNI__)
   return _mm256_dpbusd_avx_epi32(acc, a, b);
@@ -123,154 +90,124 @@ inline __m256i dot_u8s8(__m256i acc, __m256i a, __m256i b) {
   return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(a, b), _mm256_set1_epi16(1)));
 #endif
 }
+#if defined(__AVXVNNI__) || (defined(__AVX512VNNI__) && defined(__AVX512VL__))
+inline constexpr bool kVnni = true;
+#else
+inline constexpr bool kVnni = false;
+#endif
 
-// Q8_0 weights: ggml's sign trick, so that the unsigned operand is |w| and the signed one
-// sign(w) * x (x in [-127, 127], so the negation cannot overflow).
-struct Q8Weights {
-  using Block = BlockQ8_0;
-  struct Values {
-    __m256i w, wabs;
-  };
-  static Values load(const BlockQ8_0& b) {
-    const __m256i w = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qs));
-    return {w, _mm256_sign_epi8(w, w)};
-  }
-  // Lane k: sum of w[j] x[j] over j in 4k .. 4k+3.
-  static __m256i lane_sums(const Values& v, const BlockQ8_0& x, const int32_t*) {
-    const __m256i xs = _mm256_sign_epi8(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.qs)), v.w);
-    return dot_u8s8(_mm256_setzero_si256(), v.wabs, xs);
-  }
-  static constexpr bool kNeedsOffsets = false;
-};
-
-// Q4_0 weights: the nibbles q in [0, 15] are the unsigned operand as they are, and the -8 offset is
-// the precomputed -8 * sum(x) of the lane: sum (q - 8) x exactly, without ggml's per-pair sign ops.
-struct Q4Weights {
-  using Block = BlockQ4_0;
-  struct Values {
-    __m256i q;
-  };
-  static Values load(const BlockQ4_0& b) {
-    const __m128i packed = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b.qs));
-    const __m256i nibbles = _mm256_inserti128_si256(_mm256_castsi128_si256(packed), _mm_srli_epi16(packed, 4), 1);
-    return {_mm256_and_si256(nibbles, _mm256_set1_epi8(15))};
-  }
-  static __m256i lane_sums(const Values& v, const BlockQ8_0& x, const int32_t* offsets) {
-    return dot_u8s8(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(offsets)), v.q,
-                    _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.qs)));
-  }
-  static constexpr bool kNeedsOffsets = true;
-};
-
-// One weight row against T activation rows: each weight block is loaded and unpacked once and
-// used by the T pairs; each pair keeps its own two accumulators. x[p], offsets[p]: row p's blocks
-// and Q4_0 table; scales[b * scale_stride + p]: the scale of row p's block b. A full tile forms its
-// four d_w * d_x in one 4-wide multiply (the same four products, bit for bit).
-template <int T, typename W>
-inline void row_tile(const typename W::Block* wr, int64_t blocks, const BlockQ8_0* const* x, const float* scales,
-                     int64_t scale_stride, const int32_t* const* offsets, float* const* y) {
-  __m256 acc[T][2];
-#pragma GCC unroll 4
-  for (int p = 0; p < T; ++p) acc[p][0] = acc[p][1] = _mm256_setzero_ps();
-  auto step = [&](int64_t b, int parity) __attribute__((always_inline)) {
-    // An address (never dereferenced: prefetches do not fault), computed as an integer since it
-    // may lie past the end of the matrix.
-    _mm_prefetch(reinterpret_cast<const char*>(reinterpret_cast<uintptr_t>(wr + b) + kPrefetchBytes), _MM_HINT_T0);
-    const typename W::Values wv = W::load(wr[b]);
-    const __m256 dw = block_scale(wr[b]);
-    const float* sb = scales + b * scale_stride;
-    [[maybe_unused]] __m128 s4;
-    if constexpr (T == 4) s4 = _mm_mul_ps(_mm256_castps256_ps128(dw), _mm_loadu_ps(sb));
-#pragma GCC unroll 4
-    for (int p = 0; p < T; ++p) {
-      const __m256i sum = W::lane_sums(wv, x[p][b], W::kNeedsOffsets ? offsets[p] + b * 8 : nullptr);
-      __m256 scale;
-      if constexpr (T == 4) {
-        scale = _mm256_set1_ps(s4[p]);
-      } else {
-        scale = _mm256_mul_ps(dw, _mm256_broadcast_ss(sb + p));
-      }
-      acc[p][parity] = _mm256_fmadd_ps(scale, _mm256_cvtepi32_ps(sum), acc[p][parity]);
-    }
-  };
-  int64_t b = 0;
-  for (; b + 2 <= blocks; b += 2) {
-    step(b, 0);
-    step(b + 1, 1);
-  }
-  if (b < blocks) step(b, 0);
-#pragma GCC unroll 4
-  for (int p = 0; p < T; ++p) *y[p] = hsum(_mm256_add_ps(acc[p][0], acc[p][1]));
+// Activation elements 4m .. 4m+3 of a block in every int32 lane.
+inline __m256i broadcast_word(const int8_t* x) {
+  int32_t v;
+  std::memcpy(&v, x, 4);
+  return _mm256_set1_epi32(v);
 }
 
-template <typename W>
-void matmul_rows(const typename W::Block* w, int64_t blocks_per_row, const BlockQ8_0* xq, int64_t n, float* y,
-                 int64_t ldy, int64_t row_begin, int64_t row_end) {
-  if (row_begin >= row_end || n <= 0) return;
-  ActivationScratch& scratch = activation_scratch();
-  const size_t count = static_cast<size_t>(n * blocks_per_row);
-  if (scratch.scales.size() < count) scratch.scales.resize(count);
-  for (int64_t t = 0; t < n; ++t) {  // transposed: [b * n + t]
-    for (int64_t b = 0; b < blocks_per_row; ++b) scratch.scales[b * n + t] = _cvtsh_ss(xq[t * blocks_per_row + b].d);
-  }
-  if constexpr (W::kNeedsOffsets) {
-    if (scratch.offsets.size() < 8 * count) scratch.offsets.resize(8 * count);
-    const __m256i eight = _mm256_set1_epi8(8);
-    const __m256i minus_one = _mm256_set1_epi8(-1);
-    for (size_t i = 0; i < count; ++i) {
-      const __m256i x8 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq[i].qs));
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(scratch.offsets.data() + 8 * i),
-                          dot_u8s8(_mm256_setzero_si256(), eight, _mm256_sign_epi8(x8, minus_one)));  // 8 * -x
+// The 8 groups of 4 elements of rows 8h .. 8h+7 of one panel block: group m pairs with activation
+// elements 4m .. 4m+3.
+template <QuantKind K>
+struct HalfPanel {
+  __m256i v[8];
+  HalfPanel(const uint8_t* qs, int h) {
+    if constexpr (K == QuantKind::kQ8_0) {
+      for (int m = 0; m < 8; ++m) v[m] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qs + 64 * m + 32 * h));
+    } else {
+      const __m256i low = _mm256_set1_epi8(15);
+      for (int g = 0; g < 4; ++g) {
+        const __m256i packed = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qs + 64 * g + 32 * h));
+        v[g] = _mm256_and_si256(packed, low);
+        v[g + 4] = _mm256_and_si256(_mm256_srli_epi16(packed, 4), low);
+      }
     }
   }
-  // Weight rows go in groups of about kGroupBytes: the group is read from memory once (first
-  // tile) and from L1/L2 for the other tiles, while each tile's activation rows are reused by every
-  // row of the group instead of coming back from L2 once per weight row. With n <= kTileRows this is
-  // one weight row at a time, in order.
-  const int64_t row_bytes = blocks_per_row * static_cast<int64_t>(sizeof(typename W::Block));
-  const int64_t group = n <= kTileRows ? 1 : (kGroupBytes + row_bytes - 1) / row_bytes;
-  for (int64_t r0 = row_begin; r0 < row_end; r0 += group) {
-    const int64_t r1 = r0 + group < row_end ? r0 + group : row_end;
-    for (int64_t t0 = 0; t0 < n; t0 += kTileRows) {
-      const float* scales = scratch.scales.data() + t0;
-      const BlockQ8_0* x[kTileRows];
-      const int32_t* offsets[kTileRows];
-      const int rows = static_cast<int>(n - t0 < kTileRows ? n - t0 : kTileRows);
-      for (int p = 0; p < rows; ++p) {
-        const int64_t offset = (t0 + p) * blocks_per_row;
-        x[p] = xq + offset;
-        offsets[p] = W::kNeedsOffsets ? scratch.offsets.data() + 8 * offset : nullptr;
+  // The block's exact integer dot product with activation block x, per row (lane).
+  __m256i dot(const int8_t* x, int32_t start) const {
+    if constexpr (K == QuantKind::kQ8_0 && !kVnni) {
+      // maddubs on w + 128 could saturate: back to signed w and ggml's sign trick (|w|, sign(x, w)),
+      // which sums w x directly, so the -128 sum(x) start is not wanted.
+      (void)start;
+      const __m256i flip = _mm256_set1_epi8(static_cast<char>(0x80));
+      __m256i s[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};
+      for (int m = 0; m < 8; ++m) {
+        const __m256i w = _mm256_xor_si256(v[m], flip);
+        s[m & 1] = dot_u8s8(s[m & 1], _mm256_sign_epi8(w, w), _mm256_sign_epi8(broadcast_word(x + 4 * m), w));
       }
-      for (int64_t r = r0; r < r1; ++r) {
-        const typename W::Block* wr = w + r * blocks_per_row;
-        float* out[kTileRows];
-        for (int p = 0; p < rows; ++p) out[p] = y + (t0 + p) * ldy + r;
-        switch (rows) {
-          case 4:
-            row_tile<4, W>(wr, blocks_per_row, x, scales, n, offsets, out);
-            break;
-          case 3:
-            row_tile<3, W>(wr, blocks_per_row, x, scales, n, offsets, out);
-            break;
-          case 2:
-            row_tile<2, W>(wr, blocks_per_row, x, scales, n, offsets, out);
-            break;
-          default:
-            row_tile<1, W>(wr, blocks_per_row, x, scales, n, offsets, out);
-            break;
+      return _mm256_add_epi32(s[0], s[1]);
+    } else {
+      __m256i s[2] = {_mm256_set1_epi32(start), _mm256_setzero_si256()};
+      for (int m = 0; m < 8; ++m) s[m & 1] = dot_u8s8(s[m & 1], v[m], broadcast_word(x + 4 * m));
+      return _mm256_add_epi32(s[0], s[1]);
+    }
+  }
+};
+
+// Rows 8h .. 8h+7 of panel p against activation rows t0 .. t0 + RX - 1: each weight block is
+// unpacked once for the RX rows; acc = fma(d_w d_x, p, acc) per block, in block order.
+template <QuantKind K, int RX>
+void half_tile(const QuantPanels<K>& w, int64_t p, int h, const BlockQ8_0* xq, const ActivationTerms& a, int64_t t0,
+               float* y, int64_t ldy, PanelLanes lanes, bool prefetch) {
+  __m256 acc[RX];
+  for (int j = 0; j < RX; ++j) acc[j] = _mm256_setzero_ps();
+  const int64_t blocks = w.blocks;
+  for (int64_t b = 0; b < blocks; ++b) {
+    const uint8_t* qs = w.block_qs(p, b);
+    if (prefetch) {
+      // Addresses (never dereferenced: prefetches do not fault), computed as integers since they
+      // may lie past the end of the matrix.
+      for (int64_t g = 0; g < PanelTraits<K>::kQsBytes / 64; ++g)
+        _mm_prefetch(reinterpret_cast<const char*>(reinterpret_cast<uintptr_t>(qs) + kPrefetchBytes + 64 * g),
+                     _MM_HINT_T0);
+    }
+    const HalfPanel<K> wv(qs, h);
+    const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w.block_d(p, b) + 8 * h)));
+#pragma GCC unroll 4
+    for (int j = 0; j < RX; ++j) {
+      const size_t e = static_cast<size_t>((t0 + j) * blocks + b);
+      const __m256i s = wv.dot(xq[e].qs, a.start[e]);
+      acc[j] = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_set1_ps(a.d[e])), _mm256_cvtepi32_ps(s), acc[j]);
+    }
+  }
+  const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  const __m256i mask = _mm256_and_si256(_mm256_cmpgt_epi32(lane, _mm256_set1_epi32(static_cast<int>(lanes.lo - 8 * h) - 1)),
+                                        _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(lanes.hi - 8 * h)), lane));
+  for (int j = 0; j < RX; ++j) _mm256_maskstore_ps(y + (t0 + j) * ldy + p * kPanelRows + 8 * h, mask, acc[j]);
+}
+
+template <QuantKind K>
+void matmul_panels(const QuantPanels<K>& w, const BlockQ8_0* xq, int64_t n, float* y, int64_t ldy,
+                   int64_t row_begin, int64_t row_end) {
+  if (row_begin >= row_end || n <= 0) return;
+  const ActivationTerms& a = activation_terms<K>(xq, n * w.blocks);
+  for (int64_t p = row_begin / kPanelRows; p * kPanelRows < row_end; ++p) {
+    const PanelLanes lanes = panel_lanes(p, row_begin, row_end);
+    for (int h = 0; h < 2; ++h) {
+      if (lanes.hi <= 8 * h || lanes.lo >= 8 * h + 8) continue;
+      // The first pass over a panel reads it from memory (prefetched); later ones find it in L2.
+      for (int64_t t0 = 0; t0 < n;) {
+        const bool prefetch = t0 == 0 && (h == 0 || lanes.lo >= 8);
+        const int64_t left = n - t0;
+        if (left >= 4) {
+          half_tile<K, 4>(w, p, h, xq, a, t0, y, ldy, lanes, prefetch);
+          t0 += 4;
+        } else if (left >= 2) {
+          half_tile<K, 2>(w, p, h, xq, a, t0, y, ldy, lanes, prefetch);
+          t0 += 2;
+        } else {
+          half_tile<K, 1>(w, p, h, xq, a, t0, y, ldy, lanes, prefetch);
+          t0 += 1;
         }
       }
     }
   }
 }
 
-inline void q8_0_matmul_rows(const BlockQ8_0* w, int64_t blocks_per_row, const BlockQ8_0* xq, int64_t n, float* y,
-                             int64_t ldy, int64_t row_begin, int64_t row_end) {
-  matmul_rows<Q8Weights>(w, blocks_per_row, xq, n, y, ldy, row_begin, row_end);
+inline void q8_0_matmul(const QuantPanels<QuantKind::kQ8_0>& w, const BlockQ8_0* xq, int64_t n, float* y,
+                        int64_t ldy, int64_t row_begin, int64_t row_end) {
+  matmul_panels(w, xq, n, y, ldy, row_begin, row_end);
 }
-inline void q4_0_matmul_rows(const BlockQ4_0* w, int64_t blocks_per_row, const BlockQ8_0* xq, int64_t n, float* y,
-                             int64_t ldy, int64_t row_begin, int64_t row_end) {
-  matmul_rows<Q4Weights>(w, blocks_per_row, xq, n, y, ldy, row_begin, row_end);
+inline void q4_0_matmul(const QuantPanels<QuantKind::kQ4_0>& w, const BlockQ8_0* xq, int64_t n, float* y,
+                        int64_t ldy, int64_t row_begin, int64_t row_end) {
+  matmul_panels(w, xq, n, y, ldy, row_begin, row_end);
 }
 
 }  // namespace genarm::model::detail::quant_avx2
