@@ -1,6 +1,8 @@
 // WeightMatrix: one read-only weight matrix in nn.Linear layout [rows = out, cols = in], stored as
 // F32, F16 or BF16 — viewed in place inside the memory-mapped checkpoint whenever possible (no
-// copy), or owned when the checkpoint's layout had to change (GPT-2 Conv1D weights are [in, out]).
+// copy), or owned when the checkpoint's layout had to change (GPT-2 Conv1D weights are [in, out])
+// — or as Q8_0 / Q4_0 blocks quantised at load, repacked into panels of 16 rows
+// (detail/quant_panel.hpp) for the integer kernels.
 // Products Y = X W^T are computed in float32 by one batch-invariant kernel for any number of rows
 // of X (decode, batched decode, prefill), split by weight rows over a ThreadPool.
 // Ownership: keeps its storage (the mapping or its own buffer) alive through a shared_ptr.
