@@ -69,6 +69,13 @@ inline float widen(const void* base, int64_t i) {
 
 using Vec = __m256;
 
+// Decoding (one activation row) prefetches each weight row this far ahead of use: an address,
+// never dereferenced (prefetches do not fault), so it may lie past the end of the matrix.
+#ifndef GENARM_FLOAT_PREFETCH
+#define GENARM_FLOAT_PREFETCH 4096
+#endif
+inline constexpr uintptr_t kFloatPrefetchBytes = GENARM_FLOAT_PREFETCH;
+
 // 8 weights at element i, widened to float32.
 template <WeightFormat F>
 inline Vec wload(const void* base, int64_t i) {
@@ -121,6 +128,14 @@ inline void dot_tile(const void* const* w, int64_t cols, const float* x, int64_t
   }
   int64_t i = 0;
   for (; i + 2 * kDotBlock <= cols; i += 2 * kDotBlock) {
+    if constexpr (T == 1) {
+      // Decoding streams the weights once; see kFloatPrefetchBytes.
+      for (int k = 0; k < R; ++k) {
+        _mm_prefetch(reinterpret_cast<const char*>(reinterpret_cast<uintptr_t>(w[k]) +
+                                                   static_cast<uintptr_t>(i * weight_size<F>()) + kFloatPrefetchBytes),
+                     _MM_HINT_T0);
+      }
+    }
     Vec wv[R];
     for (int k = 0; k < R; ++k) wv[k] = wload<F>(w[k], i);
     for (int t = 0; t < T; ++t) {
