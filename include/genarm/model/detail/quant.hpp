@@ -11,8 +11,8 @@
 //
 // X (xq) is n rows of quant_blocks(cols) Q8_0 blocks, contiguous (row t starts at xq + t * blocks).
 // Each call reads each weight panel from memory once, whatever n: panels are the outer loop and the
-// activation rows go past each panel in tiles (8, 4, 2 or 1 rows), every weight block being
-// unpacked once per tile while the panel stays in L1/L2.
+// activation rows go past each panel in tiles (up to 8 rows with AVX-512, 4 with AVX2), each
+// weight block unpacked once per tile while the panel stays in L1/L2.
 //
 // Batch invariance: y[t, r] has the same bits whatever n, whatever tile row t falls in, and
 // whatever split of [row_begin, row_end) the threads use, because every (r, t) pair runs the same
