@@ -497,12 +497,14 @@ struct KernelPath {
 
 std::vector<KernelPath> kernel_paths() {
   std::vector<KernelPath> paths = {{"dispatch", q8_0_matmul, q4_0_matmul},
-                                   {"portable", quant_scalar::q8_0_matmul, quant_scalar::q4_0_matmul}};
+                                   {"portable", quant_scalar::matmul_panels<QuantKind::kQ8_0>,
+                                    quant_scalar::matmul_panels<QuantKind::kQ4_0>}};
 #if defined(GENARM_QUANT_AVX2)
-  paths.push_back({"avx2", quant_avx2::q8_0_matmul, quant_avx2::q4_0_matmul});
+  paths.push_back({"avx2", quant_avx2::matmul_panels<QuantKind::kQ8_0>, quant_avx2::matmul_panels<QuantKind::kQ4_0>});
 #endif
 #if defined(GENARM_QUANT_AVX512)
-  paths.push_back({"avx512", quant_avx512::q8_0_matmul, quant_avx512::q4_0_matmul});
+  paths.push_back(
+      {"avx512", quant_avx512::matmul_panels<QuantKind::kQ8_0>, quant_avx512::matmul_panels<QuantKind::kQ4_0>});
 #endif
   return paths;
 }
@@ -671,10 +673,10 @@ TEST(QuantKernel, PortableAndNativePathsAgreeBitForBit) {
     quant_scalar::quantize_row_q8_0(p.x.data(), cols, portable.data());  // first activation row
     EXPECT_EQ(std::memcmp(portable.data(), p.xq.data(), sizeof(BlockQ8_0) * static_cast<size_t>(p.blocks)), 0);
     std::vector<float> a(static_cast<size_t>(p.n * p.rows)), b(a.size());
-    quant_scalar::q8_0_matmul(p.panels8(), p.xq.data(), p.n, a.data(), p.rows, 0, p.rows);
+    quant_scalar::matmul_panels(p.panels8(), p.xq.data(), p.n, a.data(), p.rows, 0, p.rows);
     q8_0_matmul(p.panels8(), p.xq.data(), p.n, b.data(), p.rows, 0, p.rows);
     EXPECT_EQ(std::memcmp(a.data(), b.data(), a.size() * sizeof(float)), 0) << "Q8_0 cols " << cols;
-    quant_scalar::q4_0_matmul(p.panels4(), p.xq.data(), p.n, a.data(), p.rows, 0, p.rows);
+    quant_scalar::matmul_panels(p.panels4(), p.xq.data(), p.n, a.data(), p.rows, 0, p.rows);
     q4_0_matmul(p.panels4(), p.xq.data(), p.n, b.data(), p.rows, 0, p.rows);
     EXPECT_EQ(std::memcmp(a.data(), b.data(), a.size() * sizeof(float)), 0) << "Q4_0 cols " << cols;
   }

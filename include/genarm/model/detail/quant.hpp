@@ -69,11 +69,11 @@ inline void quantize_rows_q8_0(const float* x, int64_t n, int64_t ldx, int64_t c
 
 inline void q8_0_matmul(const QuantPanels<QuantKind::kQ8_0>& w, const BlockQ8_0* xq, int64_t n, float* y, int64_t ldy,
                         int64_t row_begin, int64_t row_end) {
-  quant_native::q8_0_matmul(w, xq, n, y, ldy, row_begin, row_end);
+  quant_native::matmul_panels(w, xq, n, y, ldy, row_begin, row_end);
 }
 inline void q4_0_matmul(const QuantPanels<QuantKind::kQ4_0>& w, const BlockQ8_0* xq, int64_t n, float* y, int64_t ldy,
                         int64_t row_begin, int64_t row_end) {
-  quant_native::q4_0_matmul(w, xq, n, y, ldy, row_begin, row_end);
+  quant_native::matmul_panels(w, xq, n, y, ldy, row_begin, row_end);
 }
 
 }  // namespace genarm::model::detail

@@ -77,6 +77,14 @@ inline void quantize_row_q8_0(const float* x, int64_t cols, BlockQ8_0* out) {
   quant_ref::quantize_row_with(x, cols, out, [](const float* b, BlockQ8_0& o) { quantize_block_q8_0(b, o); });
 }
 
+// Prefetches the panel block kPrefetchBytes after `qs`: addresses (never dereferenced: prefetches
+// do not fault), computed as integers since they may lie past the end of the matrix.
+template <QuantKind K>
+inline void prefetch_ahead(const uint8_t* qs) {
+  for (int64_t g = 0; g < PanelTraits<K>::kQsBytes / 64; ++g)
+    _mm_prefetch(reinterpret_cast<const char*>(reinterpret_cast<uintptr_t>(qs) + kPrefetchBytes + 64 * g), _MM_HINT_T0);
+}
+
 // acc + sum over i < 4 of a[4k + i] * b[4k + i] per int32 lane k (a unsigned, b signed bytes; no
 // intermediate saturation occurs for the operands used here: Q4_0 nibbles, or |a| <= 128 with the
 // sign trick).
@@ -151,13 +159,7 @@ void half_tile(const QuantPanels<K>& w, int64_t p, int h, const BlockQ8_0* xq, c
   const int64_t blocks = w.blocks;
   for (int64_t b = 0; b < blocks; ++b) {
     const uint8_t* qs = w.block_qs(p, b);
-    if (prefetch) {
-      // Addresses (never dereferenced: prefetches do not fault), computed as integers since they
-      // may lie past the end of the matrix.
-      for (int64_t g = 0; g < PanelTraits<K>::kQsBytes / 64; ++g)
-        _mm_prefetch(reinterpret_cast<const char*>(reinterpret_cast<uintptr_t>(qs) + kPrefetchBytes + 64 * g),
-                     _MM_HINT_T0);
-    }
+    if (prefetch) prefetch_ahead<K>(qs);
     const HalfPanel<K> wv(qs, h);
     const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w.block_d(p, b) + 8 * h)));
 #pragma GCC unroll 4
@@ -199,15 +201,6 @@ void matmul_panels(const QuantPanels<K>& w, const BlockQ8_0* xq, int64_t n, floa
       }
     }
   }
-}
-
-inline void q8_0_matmul(const QuantPanels<QuantKind::kQ8_0>& w, const BlockQ8_0* xq, int64_t n, float* y,
-                        int64_t ldy, int64_t row_begin, int64_t row_end) {
-  matmul_panels(w, xq, n, y, ldy, row_begin, row_end);
-}
-inline void q4_0_matmul(const QuantPanels<QuantKind::kQ4_0>& w, const BlockQ8_0* xq, int64_t n, float* y,
-                        int64_t ldy, int64_t row_begin, int64_t row_end) {
-  matmul_panels(w, xq, n, y, ldy, row_begin, row_end);
 }
 
 }  // namespace genarm::model::detail::quant_avx2

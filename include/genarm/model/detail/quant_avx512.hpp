@@ -26,8 +26,6 @@
 
 namespace genarm::model::detail::quant_avx512 {
 
-inline constexpr int kPrefetchBytes = quant_avx2::kPrefetchBytes;
-
 // The 8 groups of 4 elements of a panel block's 16 rows: group m pairs with activation elements
 // 4m .. 4m+3.
 template <QuantKind K>
@@ -68,13 +66,7 @@ void tile(const QuantPanels<K>& w, int64_t p, const BlockQ8_0* xq, const Activat
   const int64_t blocks = w.blocks;
   for (int64_t b = 0; b < blocks; ++b) {
     const uint8_t* qs = w.block_qs(p, b);
-    if (prefetch) {
-      // Addresses (never dereferenced: prefetches do not fault), computed as integers since they
-      // may lie past the end of the matrix.
-      for (int64_t g = 0; g < PanelTraits<K>::kQsBytes / 64; ++g)
-        _mm_prefetch(reinterpret_cast<const char*>(reinterpret_cast<uintptr_t>(qs) + kPrefetchBytes + 64 * g),
-                     _MM_HINT_T0);
-    }
+    if (prefetch) quant_avx2::prefetch_ahead<K>(qs);
     const Panel<K> wv(qs);
     const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w.block_d(p, b))));
 #pragma GCC unroll 8
@@ -114,15 +106,6 @@ void matmul_panels(const QuantPanels<K>& w, const BlockQ8_0* xq, int64_t n, floa
       }
     }
   }
-}
-
-inline void q8_0_matmul(const QuantPanels<QuantKind::kQ8_0>& w, const BlockQ8_0* xq, int64_t n, float* y,
-                        int64_t ldy, int64_t row_begin, int64_t row_end) {
-  matmul_panels(w, xq, n, y, ldy, row_begin, row_end);
-}
-inline void q4_0_matmul(const QuantPanels<QuantKind::kQ4_0>& w, const BlockQ8_0* xq, int64_t n, float* y,
-                        int64_t ldy, int64_t row_begin, int64_t row_end) {
-  matmul_panels(w, xq, n, y, ldy, row_begin, row_end);
 }
 
 // The activation quantiser is the AVX2 one (its cost is per activation, not per weight).

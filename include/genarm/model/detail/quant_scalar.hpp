@@ -41,15 +41,6 @@ void matmul_panels(const QuantPanels<K>& w, const BlockQ8_0* xq, int64_t n, floa
   }
 }
 
-inline void q8_0_matmul(const QuantPanels<QuantKind::kQ8_0>& w, const BlockQ8_0* xq, int64_t n, float* y,
-                        int64_t ldy, int64_t row_begin, int64_t row_end) {
-  matmul_panels(w, xq, n, y, ldy, row_begin, row_end);
-}
-inline void q4_0_matmul(const QuantPanels<QuantKind::kQ4_0>& w, const BlockQ8_0* xq, int64_t n, float* y,
-                        int64_t ldy, int64_t row_begin, int64_t row_end) {
-  matmul_panels(w, xq, n, y, ldy, row_begin, row_end);
-}
-
 // Activations: the reference quantiser is the portable one.
 inline void quantize_row_q8_0(const float* x, int64_t cols, BlockQ8_0* out) {
   quant_ref::quantize_row_q8_0(x, cols, out);
