@@ -71,8 +71,11 @@ std::ostream& operator<<(std::ostream& os, const Shape& s) { return os << s.rows
 
 // Odd sizes around the kernels' 4-row groups, 16/32-lane bodies and 16-row thread grain, and a few
 // large enough (>= 32768 elements) for matvec to go parallel.
-const std::vector<Shape> kShapes = {{1, 1},   {3, 5},    {4, 31},   {5, 32},    {7, 33},    {17, 64},
-                                    {37, 129}, {63, 100}, {257, 131}, {300, 211}, {1001, 37}, {45, 1031}};
+// Columns cover every remainder class of a 16-lane pair of blocks: one partial block, exactly one
+// whole block (24, 40), a whole and a partial one (25, 31).
+const std::vector<Shape> kShapes = {{1, 1},    {3, 5},     {4, 31},    {5, 32},     {7, 33},   {17, 64},
+                                    {9, 24},   {6, 25},    {11, 40},   {37, 129},   {63, 100}, {257, 131},
+                                    {300, 211}, {1001, 37}, {45, 1031}};
 constexpr DType kDtypes[] = {DType::kF32, DType::kF16, DType::kBF16};
 
 TEST(WeightMatrix, MatvecMatchesNaiveLoopForOddSizes) {
@@ -159,6 +162,31 @@ TEST(WeightMatrix, MatmulRowsHaveTheMatvecBitsForEveryBatchSize) {
                 << dtype_name(dtype) << " " << s << " n " << n << " row " << i << (p ? " threaded" : "");
           }
         }
+      }
+    }
+  }
+}
+
+// A prefill-sized product: rows longer than one column pass (partial sums carried between passes,
+// a tail in the last one) and more activation rows than one cache block holds.
+TEST(WeightMatrix, LongPrefillMatmulHasTheMatvecBits) {
+  ThreadPool pool(2);
+  const int64_t rows = 45, cols = 2100, n = 140;
+  for (DType dtype : kDtypes) {
+    const auto m = make_matrix(dtype, rows, cols, 11);
+    std::vector<float> x(static_cast<size_t>(n * cols));
+    for (int64_t i = 0; i < n; ++i) {
+      const auto row = random_vector(static_cast<size_t>(cols), static_cast<uint64_t>(500 + i));
+      std::copy(row.begin(), row.end(), x.begin() + i * cols);
+    }
+    for (ThreadPool* p : {static_cast<ThreadPool*>(nullptr), &pool}) {
+      std::vector<float> y(static_cast<size_t>(n * rows)), alone(static_cast<size_t>(rows));
+      m.matrix.matmul(x.data(), n, cols, y.data(), rows, p);
+      for (int64_t i = 0; i < n; ++i) {
+        m.matrix.matvec(x.data() + i * cols, alone.data(), nullptr);
+        ASSERT_EQ(std::memcmp(alone.data(), y.data() + i * rows, alone.size() * sizeof(float)), 0)
+            << dtype_name(dtype) << " row " << i << (p ? " threaded" : "");
+        expect_products_near(m, x.data() + i * cols, alone.data(), rows, cols, std::string(dtype_name(dtype)));
       }
     }
   }

@@ -559,12 +559,32 @@ GENARM_INLINE void Transformer::mlp(const LayerWeights& L, int64_t layer, const 
   linear(L.up, L.up_bias, buf.xn, n, buf.a, pool);
   if (lora) add_lora(layer, LoraTarget::kUp, buf.xn, h, buf.a, in, buf, pool);
   const io::Activation act = c.hidden_act;
-  if (!L.gate.empty()) {
+  const bool gated = !L.gate.empty();
+  if (gated) {
     linear(L.gate, L.gate_bias, buf.xn, n, buf.b, pool);
     if (lora) add_lora(layer, LoraTarget::kGate, buf.xn, h, buf.b, in, buf, pool);
-    for (int64_t i = 0; i < n * in; ++i) buf.a[i] *= activate(act, buf.b[i]);
+  }
+  // a = act(gate) * up, or act(a): elementwise, split over the pool for prefill-sized buffers.
+  const auto apply = [&](size_t begin, size_t end) {
+    float* a = buf.a + begin;
+    const int64_t m = static_cast<int64_t>(end - begin);
+    if (act == io::Activation::kSilu) {
+      if (gated) {
+        float* g = buf.b + begin;
+        detail::silu(g, g, m);
+        for (int64_t i = 0; i < m; ++i) a[i] *= g[i];
+      } else {
+        detail::silu(a, a, m);
+      }
+      return;
+    }
+    for (int64_t i = 0; i < m; ++i) a[i] = gated ? a[i] * activate(act, buf.b[begin + i]) : activate(act, a[i]);
+  };
+  const auto total = static_cast<size_t>(n * in);
+  if (pool != nullptr && pool->size() > 1 && total >= kParallelElements) {
+    pool->parallel_for(total, apply, kParallelElements / 4);
   } else {
-    for (int64_t i = 0; i < n * in; ++i) buf.a[i] = activate(act, buf.a[i]);
+    apply(0, total);
   }
   linear(L.down, L.down_bias, buf.a, n, buf.tmp, pool);
   if (lora) add_lora(layer, LoraTarget::kDown, buf.a, in, buf.tmp, h, buf, pool);

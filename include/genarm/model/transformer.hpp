@@ -130,6 +130,8 @@ class Transformer {
   static constexpr int64_t kPassRows = 128;
   // Rows per output-head product: bounds the logits buffer for large vocabularies.
   static constexpr int64_t kHeadRows = 32;
+  // Elementwise work (the MLP activation) goes to the pool from this many elements on.
+  static constexpr size_t kParallelElements = 1 << 15;
 
   struct Buffers {
     float *x, *xn, *q, *k, *v, *att, *tmp, *a, *b, *hidden, *logits, *scores;

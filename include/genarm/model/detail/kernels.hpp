@@ -16,10 +16,11 @@
 // the logits of decoding it token by token.
 // AVX2/FMA/F16C when the compiler targets them; otherwise a portable version of the same order
 // (its results may differ from the AVX2 build in the last bits, never between batch sizes).
-// With AVX-512F, several activation rows (n > 1) go through 16-lane registers holding two rows'
-// blocks side by side (a weight block broadcast to both halves): each half performs exactly the
-// 8-lane operations of the canonical order, so the results are the AVX2 kernel's bits, at twice
-// the multiply-adds per instruction.
+// With AVX-512 (F/BW/VL), one 16-lane register holds both lane accumulators of a (row,
+// activation) pair, acc0 in the low half and acc1 in the high half, so 16 consecutive elements
+// take one multiply-add and the results are the AVX2 kernel's bits; decoding streams weight rows
+// with prefetches along row slots, and n > 1 runs a cache-blocked tile of 4 weight rows by 6
+// activation rows (gemm_rows).
 // Thread-safety: pure functions (the widening buffer is per thread).
 #pragma once
 
@@ -264,6 +265,25 @@ inline void exp_shifted(float* x, int64_t n, float shift) {
 #endif
 }
 
+// y[i] = x[i] / (1 + exp(-x[i])) (SiLU) for i < n; x may be y. As in exp_shifted, every element
+// goes through the same code whatever its place, so splitting a buffer across threads changes no bit.
+inline void silu(const float* x, float* y, int64_t n) {
+#if defined(GENARM_HAVE_SIMD_KERNELS)
+  const Vec one = _mm256_set1_ps(1.0f);
+  const auto block = [&](Vec v) { return _mm256_div_ps(v, _mm256_add_ps(one, exp8(_mm256_sub_ps(_mm256_setzero_ps(), v)))); };
+  int64_t i = 0;
+  for (; i + kDotBlock <= n; i += kDotBlock) _mm256_storeu_ps(y + i, block(_mm256_loadu_ps(x + i)));
+  if (i < n) {
+    alignas(32) float tail[kDotBlock] = {};
+    std::memcpy(tail, x + i, static_cast<size_t>(n - i) * sizeof(float));
+    _mm256_store_ps(tail, block(_mm256_load_ps(tail)));
+    std::memcpy(y + i, tail, static_cast<size_t>(n - i) * sizeof(float));
+  }
+#else
+  for (int64_t i = 0; i < n; ++i) y[i] = x[i] / (1.0f + std::exp(-x[i]));
+#endif
+}
+
 // Widens n weights to float32 (exact).
 template <WeightFormat F>
 void widen_row(const void* src, float* dst, int64_t n) {
@@ -287,125 +307,237 @@ inline void dot_rows_tiled(const void* const* w, int64_t cols, const float* x, i
   if (n - t == 1) dot_tile<F, R, 1>(w, cols, x + t * ldx, ldx, y + t * ldy, ldy);
 }
 
-#if defined(GENARM_HAVE_SIMD_KERNELS) && defined(__AVX512F__)
-#define GENARM_HAVE_PAIR_KERNELS 1
+#if defined(GENARM_HAVE_SIMD_KERNELS) && defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__)
+#define GENARM_HAVE_AVX512_KERNELS 1
 
-inline constexpr int kPairTileRows = 4;   // weight rows per 16-lane register tile
-inline constexpr int kPairTileCols = 3;   // activation pairs (6 rows) per tile
+// AVX-512: one 16-lane accumulator per (weight row, activation row) holds the canonical order's two
+// lane accumulators side by side — acc0 (even blocks) in lanes 0..7, acc1 (odd blocks) in lanes
+// 8..15 — so 16 consecutive weights and activations take one multiply-add with no shuffles; a
+// partial last pair of blocks is masked by whole blocks, as the 8-lane kernel pads them, and the
+// result is the canonical horizontal sum of lo + hi. Same bits as dot_tile, for every n.
 
-// Activation rows packed in pairs for the 16-lane tiles: pair p, block b is 16 floats — block b of
-// row 2p, then block b of row 2p + 1 — zero-padded to whole blocks (and a missing odd row to 0).
-// (ceil(n / 2), blocks * 16) floats.
-inline void pack_pairs(const float* x, int64_t ldx, int64_t n, int64_t cols, float* out) {
-  const int64_t blocks = (cols + kDotBlock - 1) / kDotBlock;
-  for (int64_t p = 0; p < (n + 1) / 2; ++p) {
-    float* dst = out + p * blocks * 2 * kDotBlock;
-    for (int half = 0; half < 2; ++half) {
-      const int64_t t = 2 * p + half;
-      for (int64_t b = 0; b < blocks; ++b) {
-        float* d = dst + b * 2 * kDotBlock + half * kDotBlock;
-        const int64_t i = b * kDotBlock, m = t < n ? std::min<int64_t>(kDotBlock, cols - i) : 0;
-        if (m > 0) std::memcpy(d, x + t * ldx + i, static_cast<size_t>(m) * sizeof(float));
-        std::fill(d + m, d + kDotBlock, 0.0f);
-      }
-    }
+inline constexpr int64_t kLanePair = 2 * kDotBlock;  // elements per 16-lane step (one block per half)
+
+inline float hsum16(__m512 acc) {
+  const Vec lo = _mm512_castps512_ps256(acc);
+  const Vec hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc), 1));
+  return hsum8(_mm256_add_ps(lo, hi));
+}
+
+// The last rem (1..15) elements: which lanes exist, and which lanes the padded multiply-add
+// touches (the whole first block, and the second one when it holds any element).
+struct TailMasks {
+  __mmask16 lanes, blocks;
+};
+inline TailMasks tail_masks(int64_t rem) {
+  return {static_cast<__mmask16>((1u << rem) - 1), static_cast<__mmask16>(rem > kDotBlock ? 0xFFFF : 0x00FF)};
+}
+
+// 16 weights at element i, widened to float32.
+template <WeightFormat F>
+inline __m512 wload16(const void* base, int64_t i) {
+  if constexpr (F == WeightFormat::kF32) {
+    return _mm512_loadu_ps(static_cast<const float*>(base) + i);
+  } else {
+    const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(static_cast<const uint16_t*>(base) + i));
+    if constexpr (F == WeightFormat::kF16) return _mm512_cvtph_ps(h);
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
   }
 }
 
-// One 16-lane tile: f32 rows w[0..R) against P packed pairs (pair stride `lpp` floats);
-// y[t * ldy + k] for the 2P activation rows t (those < n_rows).
-template <int R, int P>
-inline void dot_pair_tile(const float* const* w, int64_t cols, const float* xp, int64_t lpp, float* y, int64_t ldy,
-                          int64_t n_rows) {
-  __m512 acc0[R][P], acc1[R][P];
+// The weights of lanes m from element i (the others zero), widened to float32.
+template <WeightFormat F>
+inline __m512 wload16_masked(const void* base, int64_t i, __mmask16 m) {
+  if constexpr (F == WeightFormat::kF32) {
+    return _mm512_maskz_loadu_ps(m, static_cast<const float*>(base) + i);
+  } else {
+    const __m256i h = _mm256_maskz_loadu_epi16(m, static_cast<const uint16_t*>(base) + i);
+    if constexpr (F == WeightFormat::kF16) return _mm512_cvtph_ps(h);
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+  }
+}
+
+inline constexpr int kDecodeTileRows = 4;  // weight rows per decoding tile (one accumulator each)
+
+// Decoding tile: weight rows w[0..R) (consecutive rows, `stride` bytes apart) against one
+// activation row; y[k] = dot(w[k], x).
+//
+// Prefetching: rows are short (a 896-wide BF16 row is 28 cache lines), so the hardware
+// prefetchers barely train on one before it ends. Row k's slot instead streams rows k, k + R,
+// k + 2R, ...; each row is prefetched `ahead` bytes further along its slot, which past the row's end
+// is the same place in the next tile's row k + R. Addresses past the matrix are never dereferenced.
+template <WeightFormat F, int R>
+inline void decode_tile(const void* const* w, int64_t stride, int64_t cols, const float* x, float* y, int64_t ahead) {
+  constexpr int64_t kPerLine = 64 / weight_size<F>();  // weights per cache line
+  __m512 acc[R];
+  for (int k = 0; k < R; ++k) acc[k] = _mm512_setzero_ps();
+  const int64_t row_bytes = cols * weight_size<F>();
+  int64_t i = 0;
+  for (; i + kPerLine <= cols; i += kPerLine) {
+    const int64_t at = i * weight_size<F>() + ahead;
+    const int64_t jump = at >= row_bytes ? (R - 1) * stride : 0;
+    for (int k = 0; k < R; ++k) _mm_prefetch(static_cast<const char*>(w[k]) + at + jump, _MM_HINT_T0);
+    for (int64_t j = i; j < i + kPerLine; j += kLanePair) {
+      const __m512 xv = _mm512_loadu_ps(x + j);
+      for (int k = 0; k < R; ++k) acc[k] = _mm512_fmadd_ps(wload16<F>(w[k], j), xv, acc[k]);
+    }
+  }
+  for (; i + kLanePair <= cols; i += kLanePair) {
+    const __m512 xv = _mm512_loadu_ps(x + i);
+    for (int k = 0; k < R; ++k) acc[k] = _mm512_fmadd_ps(wload16<F>(w[k], i), xv, acc[k]);
+  }
+  if (i < cols) {
+    const TailMasks m = tail_masks(cols - i);
+    const __m512 xv = _mm512_maskz_loadu_ps(m.lanes, x + i);
+    for (int k = 0; k < R; ++k) {
+      acc[k] = _mm512_mask3_fmadd_ps(wload16_masked<F>(w[k], i, m.lanes), xv, acc[k], m.blocks);
+    }
+  }
+  for (int k = 0; k < R; ++k) y[k] = hsum16(acc[k]);
+}
+
+// matmul_rows for n = 1.
+template <WeightFormat F>
+void decode_rows(const void* w, int64_t cols, const float* x, float* y, int64_t begin, int64_t end) {
+  const int64_t stride = cols * weight_size<F>();
+  const int64_t ahead = std::min<int64_t>(static_cast<int64_t>(kFloatPrefetchBytes) / kDecodeTileRows, stride);
+  int64_t r = begin;
+  for (; r + kDecodeTileRows <= end; r += kDecodeTileRows) {
+    const void* ptrs[kDecodeTileRows];
+    for (int k = 0; k < kDecodeTileRows; ++k) ptrs[k] = row_ptr<F>(w, r + k, cols);
+    decode_tile<F, kDecodeTileRows>(ptrs, stride, cols, x, y + r, ahead);
+  }
+  for (; r < end; ++r) {
+    const void* ptrs[1] = {row_ptr<F>(w, r, cols)};
+    decode_tile<F, 1>(ptrs, stride, cols, x, y + r, ahead);
+  }
+}
+
+// Several activation rows (batched decoding, prefill): blocked for the caches. A pass covers
+// kGemmChunk columns of kGemmBlockRows weight rows against a block of activation rows (as many as
+// keep the activations' chunk within kGemmXBytes, so it stays in L2 across the block's row tiles;
+// each tile's weights stay in L1 across its activation tiles); the partial sums of a longer row are kept in a per-thread state buffer between
+// passes — the accumulators themselves, so the order of operations is unchanged. 16-bit weights are
+// widened one tile chunk at a time.
+inline constexpr int kGemmTileRows = 4;          // weight rows per register tile
+inline constexpr int kGemmTileCols = 6;          // activation rows per register tile (24 accumulators)
+inline constexpr int64_t kGemmChunk = 1024;      // columns per pass, a multiple of kLanePair
+inline constexpr int64_t kGemmBlockRows = 32;    // weight rows per block
+inline constexpr int64_t kGemmXBytes = 512 << 10;  // the activations' chunk of a block: at most this (L2)
+inline constexpr int64_t kGemmSlot = kGemmTileRows * kGemmTileCols * 16;  // floats of state per tile
+static_assert(kGemmChunk % kLanePair == 0);
+
+// One register tile over `len` columns: f32 weight rows w[0..R) and activation rows x + t * ldx, all
+// pointing at the pass's first column. `first`: the accumulators start at zero, else from `state`;
+// `last` (the row's end; len may end in a partial pair of blocks): y[t * ldy + k] is written, else
+// the accumulators go back to `state` ([R][T][16] floats).
+template <int R, int T>
+inline void gemm_tile(const float* const* w, const float* x, int64_t ldx, int64_t len, float* state, bool first,
+                      bool last, float* y, int64_t ldy) {
+  __m512 acc[R][T];
   for (int k = 0; k < R; ++k) {
-    for (int p = 0; p < P; ++p) acc0[k][p] = acc1[k][p] = _mm512_setzero_ps();
+    for (int t = 0; t < T; ++t) acc[k][t] = first ? _mm512_setzero_ps() : _mm512_loadu_ps(state + (k * T + t) * 16);
   }
-  const int64_t full = cols / kDotBlock;  // whole blocks; a partial last block is masked below
-  int64_t b = 0;
-  for (; b + 2 <= full; b += 2) {
+  int64_t j = 0;
+  for (; j + kLanePair <= len; j += kLanePair) {
     __m512 wv[R];
-    for (int k = 0; k < R; ++k) wv[k] = _mm512_broadcast_f32x8(_mm256_loadu_ps(w[k] + b * kDotBlock));
-    for (int p = 0; p < P; ++p) {
-      const __m512 xv = _mm512_loadu_ps(xp + p * lpp + b * 2 * kDotBlock);
-      for (int k = 0; k < R; ++k) acc0[k][p] = _mm512_fmadd_ps(wv[k], xv, acc0[k][p]);
-    }
-    for (int k = 0; k < R; ++k) wv[k] = _mm512_broadcast_f32x8(_mm256_loadu_ps(w[k] + (b + 1) * kDotBlock));
-    for (int p = 0; p < P; ++p) {
-      const __m512 xv = _mm512_loadu_ps(xp + p * lpp + (b + 1) * 2 * kDotBlock);
-      for (int k = 0; k < R; ++k) acc1[k][p] = _mm512_fmadd_ps(wv[k], xv, acc1[k][p]);
+    for (int k = 0; k < R; ++k) wv[k] = _mm512_loadu_ps(w[k] + j);
+    for (int t = 0; t < T; ++t) {
+      const __m512 xv = _mm512_loadu_ps(x + t * ldx + j);
+      for (int k = 0; k < R; ++k) acc[k][t] = _mm512_fmadd_ps(wv[k], xv, acc[k][t]);
     }
   }
-  const int64_t rem = cols - full * kDotBlock;
-  for (; b < full + (rem > 0 ? 1 : 0); ++b) {  // at most two blocks: one whole, one partial
+  if (j < len) {
+    const TailMasks m = tail_masks(len - j);
     __m512 wv[R];
-    const __m256i mask = tail_mask(b < full ? kDotBlock : rem);
-    for (int k = 0; k < R; ++k) wv[k] = _mm512_broadcast_f32x8(_mm256_maskload_ps(w[k] + b * kDotBlock, mask));
-    for (int p = 0; p < P; ++p) {
-      const __m512 xv = _mm512_loadu_ps(xp + p * lpp + b * 2 * kDotBlock);
-      for (int k = 0; k < R; ++k) {
-        if (b & 1) {
-          acc1[k][p] = _mm512_fmadd_ps(wv[k], xv, acc1[k][p]);
-        } else {
-          acc0[k][p] = _mm512_fmadd_ps(wv[k], xv, acc0[k][p]);
-        }
+    for (int k = 0; k < R; ++k) wv[k] = _mm512_maskz_loadu_ps(m.lanes, w[k] + j);
+    for (int t = 0; t < T; ++t) {
+      const __m512 xv = _mm512_maskz_loadu_ps(m.lanes, x + t * ldx + j);
+      for (int k = 0; k < R; ++k) acc[k][t] = _mm512_mask3_fmadd_ps(wv[k], xv, acc[k][t], m.blocks);
+    }
+  }
+  for (int k = 0; k < R; ++k) {
+    for (int t = 0; t < T; ++t) {
+      if (last) {
+        y[t * ldy + k] = hsum16(acc[k][t]);
+      } else {
+        _mm512_storeu_ps(state + (k * T + t) * 16, acc[k][t]);
       }
-    }
-  }
-  for (int k = 0; k < R; ++k) {
-    for (int p = 0; p < P; ++p) {
-      const __m512 v = _mm512_add_ps(acc0[k][p], acc1[k][p]);
-      const Vec lo = _mm512_castps512_ps256(v);
-      const Vec hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1));
-      y[2 * p * ldy + k] = hsum8(lo);
-      if (2 * p + 1 < n_rows) y[(2 * p + 1) * ldy + k] = hsum8(hi);
     }
   }
 }
 
 template <int R>
-inline void dot_pairs_tiled(const float* const* w, int64_t cols, const float* xp, int64_t lpp, int64_t n, float* y,
-                            int64_t ldy) {
-  const int64_t pairs = (n + 1) / 2;
-  int64_t p = 0;
-  for (; p + kPairTileCols <= pairs; p += kPairTileCols) {
-    dot_pair_tile<R, kPairTileCols>(w, cols, xp + p * lpp, lpp, y + 2 * p * ldy, ldy, n - 2 * p);
+inline void gemm_tile_cols(int cols_in_tile, const float* const* w, const float* x, int64_t ldx, int64_t len,
+                           float* state, bool first, bool last, float* y, int64_t ldy) {
+  switch (cols_in_tile) {
+    case 6: return gemm_tile<R, 6>(w, x, ldx, len, state, first, last, y, ldy);
+    case 5: return gemm_tile<R, 5>(w, x, ldx, len, state, first, last, y, ldy);
+    case 4: return gemm_tile<R, 4>(w, x, ldx, len, state, first, last, y, ldy);
+    case 3: return gemm_tile<R, 3>(w, x, ldx, len, state, first, last, y, ldy);
+    case 2: return gemm_tile<R, 2>(w, x, ldx, len, state, first, last, y, ldy);
+    default: return gemm_tile<R, 1>(w, x, ldx, len, state, first, last, y, ldy);
   }
-  if (pairs - p == 2) dot_pair_tile<R, 2>(w, cols, xp + p * lpp, lpp, y + 2 * p * ldy, ldy, n - 2 * p);
-  if (pairs - p == 1) dot_pair_tile<R, 1>(w, cols, xp + p * lpp, lpp, y + 2 * p * ldy, ldy, n - 2 * p);
 }
+static_assert(kGemmTileCols == 6, "gemm_tile_cols dispatches up to 6 activation rows");
 
-// matmul_rows for n > 1 on 16-lane registers (same bits as the 8-lane tiles).
+// matmul_rows for n > 1.
 template <WeightFormat F>
-void matmul_rows_pairs(const void* w, int64_t cols, const float* x, int64_t ldx, int64_t n, float* y, int64_t ldy,
-                       int64_t begin, int64_t end) {
-  const int64_t lpp = (cols + kDotBlock - 1) / kDotBlock * 2 * kDotBlock;  // floats per packed pair
-  // Per-thread buffers that only grow (a warm decoding loop does not allocate): the packed
-  // activations ((n + 1) / 2, lpp) and, for 16-bit weights, kPairTileRows rows widened to f32.
-  thread_local std::vector<float> packed, widened;
-  const size_t packed_size = static_cast<size_t>((n + 1) / 2 * lpp);
-  if (packed.size() < packed_size) packed.resize(packed_size);
-  pack_pairs(x, ldx, n, cols, packed.data());
-  if (F != WeightFormat::kF32 && widened.size() < static_cast<size_t>(kPairTileRows * cols)) {
-    widened.resize(static_cast<size_t>(kPairTileRows * cols));
+void gemm_rows(const void* w, int64_t cols, const float* x, int64_t ldx, int64_t n, float* y, int64_t ldy,
+               int64_t begin, int64_t end) {
+  // Per-thread buffers that only grow (a warm decoding loop does not allocate): the state of one
+  // block's tiles (row tiles of 4, then up to 3 single rows; kGemmSlot floats each) and one tile's
+  // chunk of weights widened to f32.
+  constexpr int64_t kRowTiles = kGemmBlockRows / kGemmTileRows + kGemmTileRows - 1;
+  // Activation blocks of equal size (whole register tiles), as large as kGemmXBytes allows.
+  const int64_t span = std::min(cols, kGemmChunk);
+  const int64_t most = std::max<int64_t>(1, kGemmXBytes / (span * 4 * kGemmTileCols)) * kGemmTileCols;
+  const int64_t count = (n + most - 1) / most;
+  const int64_t block_cols = ((n + count - 1) / count + kGemmTileCols - 1) / kGemmTileCols * kGemmTileCols;
+  const int64_t col_tiles = block_cols / kGemmTileCols;
+  thread_local std::vector<float> state, widened;
+  if (cols > kGemmChunk && state.size() < static_cast<size_t>(kRowTiles * col_tiles * kGemmSlot)) {
+    state.resize(static_cast<size_t>(kRowTiles * col_tiles * kGemmSlot));
   }
-  for (int64_t r = begin; r < end;) {
-    const int rows = end - r >= kPairTileRows ? kPairTileRows : 1;
-    const float* ptrs[kPairTileRows];
-    for (int k = 0; k < rows; ++k) {
-      if constexpr (F == WeightFormat::kF32) {
-        ptrs[k] = static_cast<const float*>(row_ptr<F>(w, r + k, cols));
-      } else {
-        widen_row<F>(row_ptr<F>(w, r + k, cols), widened.data() + k * cols, cols);
-        ptrs[k] = widened.data() + k * cols;
+  if (F != WeightFormat::kF32 && widened.size() < static_cast<size_t>(kGemmTileRows * kGemmChunk)) {
+    widened.resize(static_cast<size_t>(kGemmTileRows * kGemmChunk));
+  }
+  for (int64_t t0 = 0; t0 < n; t0 += block_cols) {
+    const int64_t nt = std::min(block_cols, n - t0);
+    for (int64_t r0 = begin; r0 < end; r0 += kGemmBlockRows) {
+      const int64_t r1 = std::min(r0 + kGemmBlockRows, end);
+      for (int64_t c0 = 0; c0 < cols; c0 += kGemmChunk) {
+        const int64_t len = std::min(kGemmChunk, cols - c0);
+        const bool first = c0 == 0, last = c0 + len == cols;
+        int64_t tile = 0;
+        for (int64_t r = r0; r < r1; ++tile) {
+          const int rows = r1 - r >= kGemmTileRows ? kGemmTileRows : 1;
+          const float* ptrs[kGemmTileRows];
+          for (int k = 0; k < rows; ++k) {
+            const void* row = row_ptr<F>(w, r + k, cols);
+            if constexpr (F == WeightFormat::kF32) {
+              ptrs[k] = static_cast<const float*>(row) + c0;
+            } else {
+              float* dst = widened.data() + k * kGemmChunk;
+              widen_row<F>(static_cast<const uint16_t*>(row) + c0, dst, len);
+              ptrs[k] = dst;
+            }
+          }
+          for (int64_t t = 0; t < nt; t += kGemmTileCols) {
+            const int tc = static_cast<int>(std::min<int64_t>(kGemmTileCols, nt - t));
+            float* st = state.empty() ? nullptr : state.data() + (tile * col_tiles + t / kGemmTileCols) * kGemmSlot;
+            const float* xt = x + (t0 + t) * ldx + c0;
+            float* yt = y + (t0 + t) * ldy + r;
+            if (rows == kGemmTileRows) {
+              gemm_tile_cols<kGemmTileRows>(tc, ptrs, xt, ldx, len, st, first, last, yt, ldy);
+            } else {
+              gemm_tile_cols<1>(tc, ptrs, xt, ldx, len, st, first, last, yt, ldy);
+            }
+          }
+          r += rows;
+        }
       }
     }
-    if (rows == kPairTileRows) {
-      dot_pairs_tiled<kPairTileRows>(ptrs, cols, packed.data(), lpp, n, y + r, ldy);
-    } else {
-      dot_pairs_tiled<1>(ptrs, cols, packed.data(), lpp, n, y + r, ldy);
-    }
-    r += rows;
   }
 }
 #endif
@@ -414,8 +546,9 @@ void matmul_rows_pairs(const void* w, int64_t cols, const float* x, int64_t ldx,
 template <WeightFormat F>
 void matmul_rows(const void* w, int64_t cols, const float* x, int64_t ldx, int64_t n, float* y, int64_t ldy,
                  int64_t begin, int64_t end) {
-#if defined(GENARM_HAVE_PAIR_KERNELS)
-  if (n > 1) return matmul_rows_pairs<F>(w, cols, x, ldx, n, y, ldy, begin, end);
+#if defined(GENARM_HAVE_AVX512_KERNELS)
+  if (n == 1) return decode_rows<F>(w, cols, x, y, begin, end);
+  return gemm_rows<F>(w, cols, x, ldx, n, y, ldy, begin, end);
 #endif
   // 16-bit rows used by several activation rows are widened once into this buffer (reused; it only
   // grows, so a warm decoding loop does not allocate).
