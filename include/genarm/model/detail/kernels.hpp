@@ -525,7 +525,8 @@ void gemm_rows(const void* w, int64_t cols, const float* x, int64_t ldx, int64_t
           }
           for (int64_t t = 0; t < nt; t += kGemmTileCols) {
             const int tc = static_cast<int>(std::min<int64_t>(kGemmTileCols, nt - t));
-            float* st = state.empty() ? nullptr : state.data() + (tile * col_tiles + t / kGemmTileCols) * kGemmSlot;
+            // Rows of one pass keep no state (and the buffer may be smaller than this call's tiles).
+            float* st = first && last ? nullptr : state.data() + (tile * col_tiles + t / kGemmTileCols) * kGemmSlot;
             const float* xt = x + (t0 + t) * ldx + c0;
             float* yt = y + (t0 + t) * ldy + r;
             if (rows == kGemmTileRows) {
