@@ -592,7 +592,11 @@ GENARM_INLINE void Transformer::mlp(const LayerWeights& L, int64_t layer, const 
 
 GENARM_INLINE float Transformer::activate(io::Activation act, float x) {
   switch (act) {
-    case io::Activation::kSilu: return x / (1.0f + std::exp(-x));
+    case io::Activation::kSilu: {  // the MLP's vectorised kernel, for the same bits
+      float y;
+      detail::silu(&x, &y, 1);
+      return y;
+    }
     case io::Activation::kGeluTanh: {
       constexpr float kC = 0.7978845608028654f;  // sqrt(2 / pi)
       return 0.5f * x * (1.0f + std::tanh(kC * (x + 0.044715f * x * x * x)));
