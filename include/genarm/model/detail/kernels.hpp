@@ -333,15 +333,20 @@ inline TailMasks tail_masks(int64_t rem) {
   return {static_cast<__mmask16>((1u << rem) - 1), static_cast<__mmask16>(rem > kDotBlock ? 0xFFFF : 0x00FF)};
 }
 
+// 16 16-bit weights widened to float32 (exact).
+template <WeightFormat F>
+inline __m512 widen16(__m256i h) {
+  if constexpr (F == WeightFormat::kF16) return _mm512_cvtph_ps(h);
+  return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+}
+
 // 16 weights at element i, widened to float32.
 template <WeightFormat F>
 inline __m512 wload16(const void* base, int64_t i) {
   if constexpr (F == WeightFormat::kF32) {
     return _mm512_loadu_ps(static_cast<const float*>(base) + i);
   } else {
-    const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(static_cast<const uint16_t*>(base) + i));
-    if constexpr (F == WeightFormat::kF16) return _mm512_cvtph_ps(h);
-    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+    return widen16<F>(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(static_cast<const uint16_t*>(base) + i)));
   }
 }
 
@@ -351,9 +356,7 @@ inline __m512 wload16_masked(const void* base, int64_t i, __mmask16 m) {
   if constexpr (F == WeightFormat::kF32) {
     return _mm512_maskz_loadu_ps(m, static_cast<const float*>(base) + i);
   } else {
-    const __m256i h = _mm256_maskz_loadu_epi16(m, static_cast<const uint16_t*>(base) + i);
-    if constexpr (F == WeightFormat::kF16) return _mm512_cvtph_ps(h);
-    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+    return widen16<F>(_mm256_maskz_loadu_epi16(m, static_cast<const uint16_t*>(base) + i));
   }
 }
 
