@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "genarm/core/half.hpp"
+#include "genarm/core/unroll.hpp"
 
 #if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
 #include <immintrin.h>
@@ -124,38 +125,38 @@ inline float hsum(Vec a0, Vec a1) { return hsum8(_mm256_add_ps(a0, a1)); }
 template <WeightFormat F, int R, int T>
 inline void dot_tile(const void* const* w, int64_t cols, const float* x, int64_t ldx, float* y, int64_t ldy) {
   Vec acc0[R][T], acc1[R][T];
-  for (int k = 0; k < R; ++k) {
-    for (int t = 0; t < T; ++t) acc0[k][t] = acc1[k][t] = _mm256_setzero_ps();
+  GENARM_UNROLL for (int k = 0; k < R; ++k) {
+    GENARM_UNROLL for (int t = 0; t < T; ++t) acc0[k][t] = acc1[k][t] = _mm256_setzero_ps();
   }
   int64_t i = 0;
   for (; i + 2 * kDotBlock <= cols; i += 2 * kDotBlock) {
     if constexpr (T == 1) {
       // Decoding streams the weights once; see kFloatPrefetchBytes.
-      for (int k = 0; k < R; ++k) {
+      GENARM_UNROLL for (int k = 0; k < R; ++k) {
         _mm_prefetch(reinterpret_cast<const char*>(reinterpret_cast<uintptr_t>(w[k]) +
                                                    static_cast<uintptr_t>(i * weight_size<F>()) + kFloatPrefetchBytes),
                      _MM_HINT_T0);
       }
     }
     Vec wv[R];
-    for (int k = 0; k < R; ++k) wv[k] = wload<F>(w[k], i);
-    for (int t = 0; t < T; ++t) {
+    GENARM_UNROLL for (int k = 0; k < R; ++k) wv[k] = wload<F>(w[k], i);
+    GENARM_UNROLL for (int t = 0; t < T; ++t) {
       const Vec xv = _mm256_loadu_ps(x + t * ldx + i);
-      for (int k = 0; k < R; ++k) acc0[k][t] = _mm256_fmadd_ps(wv[k], xv, acc0[k][t]);
+      GENARM_UNROLL for (int k = 0; k < R; ++k) acc0[k][t] = _mm256_fmadd_ps(wv[k], xv, acc0[k][t]);
     }
-    for (int k = 0; k < R; ++k) wv[k] = wload<F>(w[k], i + kDotBlock);
-    for (int t = 0; t < T; ++t) {
+    GENARM_UNROLL for (int k = 0; k < R; ++k) wv[k] = wload<F>(w[k], i + kDotBlock);
+    GENARM_UNROLL for (int t = 0; t < T; ++t) {
       const Vec xv = _mm256_loadu_ps(x + t * ldx + i + kDotBlock);
-      for (int k = 0; k < R; ++k) acc1[k][t] = _mm256_fmadd_ps(wv[k], xv, acc1[k][t]);
+      GENARM_UNROLL for (int k = 0; k < R; ++k) acc1[k][t] = _mm256_fmadd_ps(wv[k], xv, acc1[k][t]);
     }
   }
   bool odd = false;  // the next block's index is odd (it goes to acc1)
   if (i + kDotBlock <= cols) {
     Vec wv[R];
-    for (int k = 0; k < R; ++k) wv[k] = wload<F>(w[k], i);
-    for (int t = 0; t < T; ++t) {
+    GENARM_UNROLL for (int k = 0; k < R; ++k) wv[k] = wload<F>(w[k], i);
+    GENARM_UNROLL for (int t = 0; t < T; ++t) {
       const Vec xv = _mm256_loadu_ps(x + t * ldx + i);
-      for (int k = 0; k < R; ++k) acc0[k][t] = _mm256_fmadd_ps(wv[k], xv, acc0[k][t]);
+      GENARM_UNROLL for (int k = 0; k < R; ++k) acc0[k][t] = _mm256_fmadd_ps(wv[k], xv, acc0[k][t]);
     }
     i += kDotBlock;
     odd = true;
@@ -164,10 +165,10 @@ inline void dot_tile(const void* const* w, int64_t cols, const float* x, int64_t
     const int64_t rem = cols - i;
     const __m256i mask = tail_mask(rem);
     Vec wv[R];
-    for (int k = 0; k < R; ++k) wv[k] = wload_tail<F>(w[k], i, rem);
-    for (int t = 0; t < T; ++t) {
+    GENARM_UNROLL for (int k = 0; k < R; ++k) wv[k] = wload_tail<F>(w[k], i, rem);
+    GENARM_UNROLL for (int t = 0; t < T; ++t) {
       const Vec xv = _mm256_maskload_ps(x + t * ldx + i, mask);
-      for (int k = 0; k < R; ++k) {
+      GENARM_UNROLL for (int k = 0; k < R; ++k) {
         if (odd) {
           acc1[k][t] = _mm256_fmadd_ps(wv[k], xv, acc1[k][t]);
         } else {
@@ -176,8 +177,8 @@ inline void dot_tile(const void* const* w, int64_t cols, const float* x, int64_t
       }
     }
   }
-  for (int k = 0; k < R; ++k) {
-    for (int t = 0; t < T; ++t) y[t * ldy + k] = hsum(acc0[k][t], acc1[k][t]);
+  GENARM_UNROLL for (int k = 0; k < R; ++k) {
+    GENARM_UNROLL for (int t = 0; t < T; ++t) y[t * ldy + k] = hsum(acc0[k][t], acc1[k][t]);
   }
 }
 
@@ -373,30 +374,30 @@ template <WeightFormat F, int R>
 inline void decode_tile(const void* const* w, int64_t stride, int64_t cols, const float* x, float* y, int64_t ahead) {
   constexpr int64_t kPerLine = 64 / weight_size<F>();  // weights per cache line
   __m512 acc[R];
-  for (int k = 0; k < R; ++k) acc[k] = _mm512_setzero_ps();
+  GENARM_UNROLL for (int k = 0; k < R; ++k) acc[k] = _mm512_setzero_ps();
   const int64_t row_bytes = cols * weight_size<F>();
   int64_t i = 0;
   for (; i + kPerLine <= cols; i += kPerLine) {
     const int64_t at = i * weight_size<F>() + ahead;
     const int64_t jump = at >= row_bytes ? (R - 1) * stride : 0;
-    for (int k = 0; k < R; ++k) _mm_prefetch(static_cast<const char*>(w[k]) + at + jump, _MM_HINT_T0);
-    for (int64_t j = i; j < i + kPerLine; j += kLanePair) {
+    GENARM_UNROLL for (int k = 0; k < R; ++k) _mm_prefetch(static_cast<const char*>(w[k]) + at + jump, _MM_HINT_T0);
+    GENARM_UNROLL for (int64_t j = i; j < i + kPerLine; j += kLanePair) {
       const __m512 xv = _mm512_loadu_ps(x + j);
-      for (int k = 0; k < R; ++k) acc[k] = _mm512_fmadd_ps(wload16<F>(w[k], j), xv, acc[k]);
+      GENARM_UNROLL for (int k = 0; k < R; ++k) acc[k] = _mm512_fmadd_ps(wload16<F>(w[k], j), xv, acc[k]);
     }
   }
   for (; i + kLanePair <= cols; i += kLanePair) {
     const __m512 xv = _mm512_loadu_ps(x + i);
-    for (int k = 0; k < R; ++k) acc[k] = _mm512_fmadd_ps(wload16<F>(w[k], i), xv, acc[k]);
+    GENARM_UNROLL for (int k = 0; k < R; ++k) acc[k] = _mm512_fmadd_ps(wload16<F>(w[k], i), xv, acc[k]);
   }
   if (i < cols) {
     const TailMasks m = tail_masks(cols - i);
     const __m512 xv = _mm512_maskz_loadu_ps(m.lanes, x + i);
-    for (int k = 0; k < R; ++k) {
+    GENARM_UNROLL for (int k = 0; k < R; ++k) {
       acc[k] = _mm512_mask3_fmadd_ps(wload16_masked<F>(w[k], i, m.lanes), xv, acc[k], m.blocks);
     }
   }
-  for (int k = 0; k < R; ++k) y[k] = hsum16(acc[k]);
+  GENARM_UNROLL for (int k = 0; k < R; ++k) y[k] = hsum16(acc[k]);
 }
 
 // matmul_rows for n = 1.
@@ -407,7 +408,7 @@ void decode_rows(const void* w, int64_t cols, const float* x, float* y, int64_t 
   int64_t r = begin;
   for (; r + kDecodeTileRows <= end; r += kDecodeTileRows) {
     const void* ptrs[kDecodeTileRows];
-    for (int k = 0; k < kDecodeTileRows; ++k) ptrs[k] = row_ptr<F>(w, r + k, cols);
+    GENARM_UNROLL for (int k = 0; k < kDecodeTileRows; ++k) ptrs[k] = row_ptr<F>(w, r + k, cols);
     decode_tile<F, kDecodeTileRows>(ptrs, stride, cols, x, y + r, ahead);
   }
   for (; r < end; ++r) {
@@ -438,29 +439,31 @@ template <int R, int T>
 inline void gemm_tile(const float* const* w, const float* x, int64_t ldx, int64_t len, float* state, bool first,
                       bool last, float* y, int64_t ldy) {
   __m512 acc[R][T];
-  for (int k = 0; k < R; ++k) {
-    for (int t = 0; t < T; ++t) acc[k][t] = first ? _mm512_setzero_ps() : _mm512_loadu_ps(state + (k * T + t) * 16);
+  GENARM_UNROLL for (int k = 0; k < R; ++k) {
+    GENARM_UNROLL for (int t = 0; t < T; ++t) {
+      acc[k][t] = first ? _mm512_setzero_ps() : _mm512_loadu_ps(state + (k * T + t) * 16);
+    }
   }
   int64_t j = 0;
   for (; j + kLanePair <= len; j += kLanePair) {
     __m512 wv[R];
-    for (int k = 0; k < R; ++k) wv[k] = _mm512_loadu_ps(w[k] + j);
-    for (int t = 0; t < T; ++t) {
+    GENARM_UNROLL for (int k = 0; k < R; ++k) wv[k] = _mm512_loadu_ps(w[k] + j);
+    GENARM_UNROLL for (int t = 0; t < T; ++t) {
       const __m512 xv = _mm512_loadu_ps(x + t * ldx + j);
-      for (int k = 0; k < R; ++k) acc[k][t] = _mm512_fmadd_ps(wv[k], xv, acc[k][t]);
+      GENARM_UNROLL for (int k = 0; k < R; ++k) acc[k][t] = _mm512_fmadd_ps(wv[k], xv, acc[k][t]);
     }
   }
   if (j < len) {
     const TailMasks m = tail_masks(len - j);
     __m512 wv[R];
-    for (int k = 0; k < R; ++k) wv[k] = _mm512_maskz_loadu_ps(m.lanes, w[k] + j);
-    for (int t = 0; t < T; ++t) {
+    GENARM_UNROLL for (int k = 0; k < R; ++k) wv[k] = _mm512_maskz_loadu_ps(m.lanes, w[k] + j);
+    GENARM_UNROLL for (int t = 0; t < T; ++t) {
       const __m512 xv = _mm512_maskz_loadu_ps(m.lanes, x + t * ldx + j);
-      for (int k = 0; k < R; ++k) acc[k][t] = _mm512_mask3_fmadd_ps(wv[k], xv, acc[k][t], m.blocks);
+      GENARM_UNROLL for (int k = 0; k < R; ++k) acc[k][t] = _mm512_mask3_fmadd_ps(wv[k], xv, acc[k][t], m.blocks);
     }
   }
-  for (int k = 0; k < R; ++k) {
-    for (int t = 0; t < T; ++t) {
+  GENARM_UNROLL for (int k = 0; k < R; ++k) {
+    GENARM_UNROLL for (int t = 0; t < T; ++t) {
       if (last) {
         y[t * ldy + k] = hsum16(acc[k][t]);
       } else {

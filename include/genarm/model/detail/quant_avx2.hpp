@@ -21,6 +21,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "genarm/core/unroll.hpp"
 #include "genarm/model/detail/quant_panel.hpp"
 #include "genarm/model/detail/quant_ref.hpp"
 
@@ -42,7 +43,9 @@ inline void quantize_block_q8_0(const float* x, BlockQ8_0& out) {
   // for any inf or NaN (a float max would drop a NaN).
   const __m256i abs_mask = _mm256_set1_epi32(0x7fffffff);
   __m256i m = _mm256_and_si256(_mm256_castps_si256(v[0]), abs_mask);
-  for (int i = 1; i < 4; ++i) m = _mm256_max_epu32(m, _mm256_and_si256(_mm256_castps_si256(v[i]), abs_mask));
+  GENARM_UNROLL for (int i = 1; i < 4; ++i) {
+    m = _mm256_max_epu32(m, _mm256_and_si256(_mm256_castps_si256(v[i]), abs_mask));
+  }
   __m128i m4 = _mm_max_epu32(_mm256_castsi256_si128(m), _mm256_extracti128_si256(m, 1));
   m4 = _mm_max_epu32(m4, _mm_shuffle_epi32(m4, 0x4e));
   m4 = _mm_max_epu32(m4, _mm_shuffle_epi32(m4, 0xb1));
@@ -60,7 +63,7 @@ inline void quantize_block_q8_0(const float* x, BlockQ8_0& out) {
   const __m256 half = _mm256_set1_ps(0.49999997f);
   const __m256 sign = _mm256_set1_ps(-0.0f);
   __m256i q[4];
-  for (int i = 0; i < 4; ++i) {
+  GENARM_UNROLL for (int i = 0; i < 4; ++i) {
     const __m256 t = opaque(_mm256_mul_ps(v[i], id));
     q[i] = _mm256_cvttps_epi32(_mm256_add_ps(t, _mm256_or_ps(half, _mm256_and_ps(t, sign))));
   }
@@ -118,10 +121,12 @@ struct HalfPanel {
   __m256i v[8];
   HalfPanel(const uint8_t* qs, int h) {
     if constexpr (K == QuantKind::kQ8_0) {
-      for (int m = 0; m < 8; ++m) v[m] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qs + 64 * m + 32 * h));
+      GENARM_UNROLL for (int m = 0; m < 8; ++m) {
+        v[m] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qs + 64 * m + 32 * h));
+      }
     } else {
       const __m256i low = _mm256_set1_epi8(15);
-      for (int g = 0; g < 4; ++g) {
+      GENARM_UNROLL for (int g = 0; g < 4; ++g) {
         const __m256i packed = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qs + 64 * g + 32 * h));
         v[g] = _mm256_and_si256(packed, low);
         v[g + 4] = _mm256_and_si256(_mm256_srli_epi16(packed, 4), low);
@@ -136,14 +141,14 @@ struct HalfPanel {
       (void)start;
       const __m256i flip = _mm256_set1_epi8(static_cast<char>(0x80));
       __m256i s[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};
-      for (int m = 0; m < 8; ++m) {
+      GENARM_UNROLL for (int m = 0; m < 8; ++m) {
         const __m256i w = _mm256_xor_si256(v[m], flip);
         s[m & 1] = dot_u8s8(s[m & 1], _mm256_sign_epi8(w, w), _mm256_sign_epi8(broadcast_word(x + 4 * m), w));
       }
       return _mm256_add_epi32(s[0], s[1]);
     } else {
       __m256i s[2] = {_mm256_set1_epi32(start), _mm256_setzero_si256()};
-      for (int m = 0; m < 8; ++m) s[m & 1] = dot_u8s8(s[m & 1], v[m], broadcast_word(x + 4 * m));
+      GENARM_UNROLL for (int m = 0; m < 8; ++m) s[m & 1] = dot_u8s8(s[m & 1], v[m], broadcast_word(x + 4 * m));
       return _mm256_add_epi32(s[0], s[1]);
     }
   }
@@ -155,15 +160,14 @@ template <QuantKind K, int RX>
 void half_tile(const QuantPanels<K>& w, int64_t p, int h, const BlockQ8_0* xq, const ActivationTerms& a, int64_t t0,
                float* y, int64_t ldy, PanelLanes lanes, bool prefetch) {
   __m256 acc[RX];
-  for (int j = 0; j < RX; ++j) acc[j] = _mm256_setzero_ps();
+  GENARM_UNROLL for (int j = 0; j < RX; ++j) acc[j] = _mm256_setzero_ps();
   const int64_t blocks = w.blocks;
   for (int64_t b = 0; b < blocks; ++b) {
     const uint8_t* qs = w.block_qs(p, b);
     if (prefetch) prefetch_ahead<K>(qs);
     const HalfPanel<K> wv(qs, h);
     const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w.block_d(p, b) + 8 * h)));
-#pragma GCC unroll 4
-    for (int j = 0; j < RX; ++j) {
+    GENARM_UNROLL for (int j = 0; j < RX; ++j) {
       const size_t e = static_cast<size_t>((t0 + j) * blocks + b);
       const __m256i s = wv.dot(xq[e].qs, a.start[e]);
       acc[j] = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_set1_ps(a.d[e])), _mm256_cvtepi32_ps(s), acc[j]);
@@ -172,7 +176,9 @@ void half_tile(const QuantPanels<K>& w, int64_t p, int h, const BlockQ8_0* xq, c
   const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
   const __m256i mask = _mm256_and_si256(_mm256_cmpgt_epi32(lane, _mm256_set1_epi32(static_cast<int>(lanes.lo - 8 * h) - 1)),
                                         _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(lanes.hi - 8 * h)), lane));
-  for (int j = 0; j < RX; ++j) _mm256_maskstore_ps(y + (t0 + j) * ldy + p * kPanelRows + 8 * h, mask, acc[j]);
+  GENARM_UNROLL for (int j = 0; j < RX; ++j) {
+    _mm256_maskstore_ps(y + (t0 + j) * ldy + p * kPanelRows + 8 * h, mask, acc[j]);
+  }
 }
 
 template <QuantKind K>

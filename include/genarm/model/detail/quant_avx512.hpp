@@ -21,6 +21,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "genarm/core/unroll.hpp"
 #include "genarm/model/detail/quant_panel.hpp"
 #include "genarm/model/detail/quant_ref.hpp"
 
@@ -33,10 +34,10 @@ struct Panel {
   __m512i v[8];
   explicit Panel(const uint8_t* qs) {
     if constexpr (K == QuantKind::kQ8_0) {
-      for (int m = 0; m < 8; ++m) v[m] = _mm512_loadu_si512(qs + 64 * m);
+      GENARM_UNROLL for (int m = 0; m < 8; ++m) v[m] = _mm512_loadu_si512(qs + 64 * m);
     } else {
       const __m512i low = _mm512_set1_epi8(15);
-      for (int g = 0; g < 4; ++g) {
+      GENARM_UNROLL for (int g = 0; g < 4; ++g) {
         const __m512i packed = _mm512_loadu_si512(qs + 64 * g);
         v[g] = _mm512_and_si512(packed, low);
         v[g + 4] = _mm512_and_si512(_mm512_srli_epi16(packed, 4), low);
@@ -47,7 +48,7 @@ struct Panel {
   // (-bias * sum(x)).
   __m512i dot(const int8_t* x, int32_t start) const {
     __m512i s[2] = {_mm512_set1_epi32(start), _mm512_setzero_si512()};
-    for (int m = 0; m < 8; ++m) {
+    GENARM_UNROLL for (int m = 0; m < 8; ++m) {
       int32_t word;
       std::memcpy(&word, x + 4 * m, 4);
       s[m & 1] = _mm512_dpbusd_epi32(s[m & 1], v[m], _mm512_set1_epi32(word));
@@ -62,21 +63,20 @@ template <QuantKind K, int RX>
 void tile(const QuantPanels<K>& w, int64_t p, const BlockQ8_0* xq, const ActivationTerms& a, int64_t t0, float* y,
           int64_t ldy, __mmask16 mask, bool prefetch) {
   __m512 acc[RX];
-  for (int j = 0; j < RX; ++j) acc[j] = _mm512_setzero_ps();
+  GENARM_UNROLL for (int j = 0; j < RX; ++j) acc[j] = _mm512_setzero_ps();
   const int64_t blocks = w.blocks;
   for (int64_t b = 0; b < blocks; ++b) {
     const uint8_t* qs = w.block_qs(p, b);
     if (prefetch) quant_avx2::prefetch_ahead<K>(qs);
     const Panel<K> wv(qs);
     const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w.block_d(p, b))));
-#pragma GCC unroll 8
-    for (int j = 0; j < RX; ++j) {
+    GENARM_UNROLL for (int j = 0; j < RX; ++j) {
       const size_t e = static_cast<size_t>((t0 + j) * blocks + b);
       const __m512i s = wv.dot(xq[e].qs, a.start[e]);
       acc[j] = _mm512_fmadd_ps(_mm512_mul_ps(dw, _mm512_set1_ps(a.d[e])), _mm512_cvtepi32_ps(s), acc[j]);
     }
   }
-  for (int j = 0; j < RX; ++j) _mm512_mask_storeu_ps(y + (t0 + j) * ldy + p * kPanelRows, mask, acc[j]);
+  GENARM_UNROLL for (int j = 0; j < RX; ++j) _mm512_mask_storeu_ps(y + (t0 + j) * ldy + p * kPanelRows, mask, acc[j]);
 }
 
 template <QuantKind K>
