@@ -505,8 +505,8 @@ void gemm_rows(const void* w, int64_t cols, const float* x, int64_t ldx, int64_t
   if (cols > kGemmChunk && state.size() < static_cast<size_t>(kRowTiles * col_tiles * kGemmSlot)) {
     state.resize(static_cast<size_t>(kRowTiles * col_tiles * kGemmSlot));
   }
-  if (F != WeightFormat::kF32 && widened.size() < static_cast<size_t>(kGemmTileRows * kGemmChunk)) {
-    widened.resize(static_cast<size_t>(kGemmTileRows * kGemmChunk));
+  if (F != WeightFormat::kF32 && widened.size() < static_cast<size_t>(kGemmBlockRows * kGemmChunk)) {
+    widened.resize(static_cast<size_t>(kGemmBlockRows * kGemmChunk));
   }
   for (int64_t t0 = 0; t0 < n; t0 += block_cols) {
     const int64_t nt = std::min(block_cols, n - t0);
@@ -515,33 +515,35 @@ void gemm_rows(const void* w, int64_t cols, const float* x, int64_t ldx, int64_t
       for (int64_t c0 = 0; c0 < cols; c0 += kGemmChunk) {
         const int64_t len = std::min(kGemmChunk, cols - c0);
         const bool first = c0 == 0, last = c0 + len == cols;
-        int64_t tile = 0;
-        for (int64_t r = r0; r < r1; ++tile) {
-          const int rows = r1 - r >= kGemmTileRows ? kGemmTileRows : 1;
-          const float* ptrs[kGemmTileRows];
-          for (int k = 0; k < rows; ++k) {
-            const void* row = row_ptr<F>(w, r + k, cols);
-            if constexpr (F == WeightFormat::kF32) {
-              ptrs[k] = static_cast<const float*>(row) + c0;
-            } else {
-              float* dst = widened.data() + k * kGemmChunk;
-              widen_row<F>(static_cast<const uint16_t*>(row) + c0, dst, len);
-              ptrs[k] = dst;
-            }
+        // The block's rows at this chunk (16-bit rows widened once into `widened`).
+        const float* ptrs[kGemmBlockRows];
+        for (int64_t r = r0; r < r1; ++r) {
+          const void* row = row_ptr<F>(w, r, cols);
+          if constexpr (F == WeightFormat::kF32) {
+            ptrs[r - r0] = static_cast<const float*>(row) + c0;
+          } else {
+            float* dst = widened.data() + (r - r0) * kGemmChunk;
+            widen_row<F>(static_cast<const uint16_t*>(row) + c0, dst, len);
+            ptrs[r - r0] = dst;
           }
-          for (int64_t t = 0; t < nt; t += kGemmTileCols) {
-            const int tc = static_cast<int>(std::min<int64_t>(kGemmTileCols, nt - t));
+        }
+        // Each activation tile stays in L1 while the block's weight rows (L2) go past it.
+        for (int64_t t = 0; t < nt; t += kGemmTileCols) {
+          const int tc = static_cast<int>(std::min<int64_t>(kGemmTileCols, nt - t));
+          const float* xt = x + (t0 + t) * ldx + c0;
+          int64_t tile = 0;
+          for (int64_t r = r0; r < r1; ++tile) {
+            const int rows = r1 - r >= kGemmTileRows ? kGemmTileRows : 1;
             // Rows of one pass keep no state (and the buffer may be smaller than this call's tiles).
             float* st = first && last ? nullptr : state.data() + (tile * col_tiles + t / kGemmTileCols) * kGemmSlot;
-            const float* xt = x + (t0 + t) * ldx + c0;
             float* yt = y + (t0 + t) * ldy + r;
             if (rows == kGemmTileRows) {
-              gemm_tile_cols<kGemmTileRows>(tc, ptrs, xt, ldx, len, st, first, last, yt, ldy);
+              gemm_tile_cols<kGemmTileRows>(tc, ptrs + (r - r0), xt, ldx, len, st, first, last, yt, ldy);
             } else {
-              gemm_tile_cols<1>(tc, ptrs, xt, ldx, len, st, first, last, yt, ldy);
+              gemm_tile_cols<1>(tc, ptrs + (r - r0), xt, ldx, len, st, first, last, yt, ldy);
             }
+            r += rows;
           }
-          r += rows;
         }
       }
     }
