@@ -418,11 +418,11 @@ void decode_rows(const void* w, int64_t cols, const float* x, float* y, int64_t 
 }
 
 // Several activation rows (batched decoding, prefill): blocked for the caches. A pass covers
-// kGemmChunk columns of kGemmBlockRows weight rows against a block of activation rows (as many as
-// keep the activations' chunk within kGemmXBytes, so it stays in L2 across the block's row tiles;
-// each tile's weights stay in L1 across its activation tiles); the partial sums of a longer row are kept in a per-thread state buffer between
-// passes — the accumulators themselves, so the order of operations is unchanged. 16-bit weights are
-// widened one tile chunk at a time.
+// kGemmChunk columns of kGemmBlockRows weight rows (their chunk stays in L2) against a block of
+// activation rows (as many as keep their chunk within kGemmXBytes); each 6-row activation tile
+// stays in L1 while the block's weight rows go past it. The partial sums of a longer row are kept
+// in a per-thread state buffer between passes — the accumulators themselves, so the order of
+// operations is unchanged. 16-bit weights are widened once per block and chunk.
 inline constexpr int kGemmTileRows = 4;          // weight rows per register tile
 inline constexpr int kGemmTileCols = 6;          // activation rows per register tile (24 accumulators)
 inline constexpr int64_t kGemmChunk = 1024;      // columns per pass, a multiple of kLanePair
@@ -492,8 +492,8 @@ template <WeightFormat F>
 void gemm_rows(const void* w, int64_t cols, const float* x, int64_t ldx, int64_t n, float* y, int64_t ldy,
                int64_t begin, int64_t end) {
   // Per-thread buffers that only grow (a warm decoding loop does not allocate): the state of one
-  // block's tiles (row tiles of 4, then up to 3 single rows; kGemmSlot floats each) and one tile's
-  // chunk of weights widened to f32.
+  // block's tiles (row tiles of 4, then up to 3 single rows; kGemmSlot floats each) and the
+  // block's chunk of weights widened to f32.
   constexpr int64_t kRowTiles = kGemmBlockRows / kGemmTileRows + kGemmTileRows - 1;
   // Activation blocks of equal size (whole register tiles), as large as kGemmXBytes allows.
   const int64_t span = std::min(cols, kGemmChunk);
