@@ -9,6 +9,7 @@
 
 #include "genarm/core/half.hpp"
 #include "genarm/core/thread_pool.hpp"
+#include "genarm/model/detail/kernels.hpp"
 #include "model_test_helpers.hpp"
 
 namespace genarm::model {
@@ -187,6 +188,50 @@ TEST(WeightMatrix, LongPrefillMatmulHasTheMatvecBits) {
         ASSERT_EQ(std::memcmp(alone.data(), y.data() + i * rows, alone.size() * sizeof(float)), 0)
             << dtype_name(dtype) << " row " << i << (p ? " threaded" : "");
         expect_products_near(m, x.data() + i * cols, alone.data(), rows, cols, std::string(dtype_name(dtype)));
+      }
+    }
+  }
+}
+
+// Attention's kernels over a prompt: one query against many keys (dot_rows) and the weighted sum
+// of many value rows (axpy_rows) give the bits of the one-pair-at-a-time functions decoding uses
+// (so a prefilled prompt and the same prompt decoded token by token agree), and the products
+// themselves within float32 rounding of a double-precision sum.
+TEST(WeightMatrix, AttentionKernelsHaveTheBitsOfOneRowAtATime) {
+  for (int64_t d : {1, 7, 8, 15, 16, 24, 25, 31, 32, 33, 64, 80, 128}) {
+    for (int64_t count : {0, 1, 3, 4, 5, 9, 37}) {
+      const auto rows = random_vector(static_cast<size_t>(count * d), static_cast<uint64_t>(7 * d + count));
+      const auto q = random_vector(static_cast<size_t>(d), static_cast<uint64_t>(d));
+      const auto a = random_vector(static_cast<size_t>(count), static_cast<uint64_t>(1000 + count));
+      const auto start = random_vector(static_cast<size_t>(d), static_cast<uint64_t>(2000 + d));
+      std::vector<float> scores(static_cast<size_t>(count) + 1, -1.0f);
+      detail::dot_rows(q.data(), rows.data(), d, count, scores.data());
+      std::vector<float> y = start, one_by_one = start;
+      detail::axpy_rows(a.data(), rows.data(), d, count, y.data());
+      for (int64_t j = 0; j < count; ++j) {
+        const float* row = rows.data() + j * d;
+        const float expected = detail::dot(q.data(), row, d);
+        ASSERT_EQ(std::memcmp(&expected, &scores[static_cast<size_t>(j)], sizeof(float)), 0)
+            << "d " << d << " count " << count << " key " << j;
+        double exact = 0, magnitude = 0;
+        for (int64_t i = 0; i < d; ++i) {
+          exact += static_cast<double>(q[static_cast<size_t>(i)]) * row[i];
+          magnitude += std::abs(static_cast<double>(q[static_cast<size_t>(i)]) * row[i]);
+        }
+        ASSERT_NEAR(scores[static_cast<size_t>(j)], exact, 1e-6 * magnitude + 1e-30);
+        detail::axpy(a[static_cast<size_t>(j)], row, one_by_one.data(), d);
+      }
+      EXPECT_EQ(scores[static_cast<size_t>(count)], -1.0f) << "dot_rows wrote past its count";
+      ASSERT_EQ(std::memcmp(y.data(), one_by_one.data(), y.size() * sizeof(float)), 0)
+          << "d " << d << " count " << count;
+      for (int64_t i = 0; i < d; ++i) {
+        double exact = start[static_cast<size_t>(i)], magnitude = std::abs(exact);
+        for (int64_t j = 0; j < count; ++j) {
+          const double p = static_cast<double>(a[static_cast<size_t>(j)]) * rows[static_cast<size_t>(j * d + i)];
+          exact += p;
+          magnitude += std::abs(p);
+        }
+        ASSERT_NEAR(y[static_cast<size_t>(i)], exact, 1e-6 * magnitude + 1e-30) << "d " << d << " element " << i;
       }
     }
   }

@@ -522,21 +522,24 @@ GENARM_INLINE void Transformer::attention(std::span<const BatchItem> items, cons
       // Visible keys: [lo, hi] of the sequence, plus its own slot for a sibling.
       const int64_t lo = window > 0 ? std::max<int64_t>(0, row.pos - window + 1) : 0;
       const int64_t hi = row.sibling ? row.pos - 1 : row.pos;
-      int64_t count = 0;
-      for (int64_t j = lo; j <= hi; ++j) scores[count++] = detail::dot(q, keys + j * d, d) * scale;
-      if (row.sibling) scores[count++] = detail::dot(q, keys + row.slot * d, d) * scale;
+      const int64_t visible = std::max<int64_t>(0, hi - lo + 1);  // the keys lo..hi, then the sibling's
+      detail::dot_rows(q, keys + lo * d, d, visible, scores);
+      int64_t count = visible;
+      if (row.sibling) scores[count++] = detail::dot(q, keys + row.slot * d, d);
       float mx = -std::numeric_limits<float>::infinity();
-      for (int64_t j = 0; j < count; ++j) mx = std::max(mx, scores[j]);
+      for (int64_t j = 0; j < count; ++j) {
+        scores[j] *= scale;
+        mx = std::max(mx, scores[j]);
+      }
       detail::exp_shifted(scores, count, mx);
       float sum = 0.0f;
       for (int64_t j = 0; j < count; ++j) sum += scores[j];
       const float inv = 1.0f / sum;
+      for (int64_t j = 0; j < count; ++j) scores[j] *= inv;
       float* out = buf.att + t * qd + head * d;
       std::fill_n(out, d, 0.0f);
-      for (int64_t j = 0; j < count; ++j) {
-        const int64_t key = (row.sibling && j == count - 1) ? row.slot : lo + j;
-        detail::axpy(scores[j] * inv, values + key * d, out, d);
-      }
+      detail::axpy_rows(scores, values + lo * d, d, visible, out);
+      if (row.sibling) detail::axpy(scores[count - 1], values + row.slot * d, out, d);
     }
   };
   const size_t tasks = static_cast<size_t>(n * heads);

@@ -225,6 +225,40 @@ inline void axpy(float a, const float* x, float* y, int64_t n) {
   for (; i < n; ++i) y[i] = std::fma(a, x[i], y[i]);
 }
 
+// axpy(a[j], rows + j * d, y, d) for j = 0, 1, ..., count - 1 (the same bits: each element summed
+// by fma in the order of the rows), with 32 elements of y held in registers across all the rows
+// instead of loaded and stored once per row — attention's weighted sum of a prompt's values.
+inline void axpy_rows(const float* a, const float* rows, int64_t d, int64_t count, float* y) {
+  int64_t i = 0;
+#if defined(GENARM_HAVE_SIMD_KERNELS)
+  constexpr int kSlice = 4;  // registers of y per pass over the rows
+  for (; i + kSlice * kDotBlock <= d; i += kSlice * kDotBlock) {
+    Vec acc[kSlice];
+    GENARM_UNROLL for (int v = 0; v < kSlice; ++v) acc[v] = _mm256_loadu_ps(y + i + v * kDotBlock);
+    for (int64_t j = 0; j < count; ++j) {
+      const Vec av = _mm256_set1_ps(a[j]);
+      const float* row = rows + j * d + i;
+      GENARM_UNROLL for (int v = 0; v < kSlice; ++v) {
+        acc[v] = _mm256_fmadd_ps(av, _mm256_loadu_ps(row + v * kDotBlock), acc[v]);
+      }
+    }
+    GENARM_UNROLL for (int v = 0; v < kSlice; ++v) _mm256_storeu_ps(y + i + v * kDotBlock, acc[v]);
+  }
+  for (; i + kDotBlock <= d; i += kDotBlock) {
+    Vec acc = _mm256_loadu_ps(y + i);
+    for (int64_t j = 0; j < count; ++j) {
+      acc = _mm256_fmadd_ps(_mm256_set1_ps(a[j]), _mm256_loadu_ps(rows + j * d + i), acc);
+    }
+    _mm256_storeu_ps(y + i, acc);
+  }
+#endif
+  for (; i < d; ++i) {
+    float acc = y[i];
+    for (int64_t j = 0; j < count; ++j) acc = std::fma(a[j], rows[j * d + i], acc);
+    y[i] = acc;
+  }
+}
+
 #if defined(GENARM_HAVE_SIMD_KERNELS)
 // exp of 8 floats: Cephes' expf (range reduction by ln 2 split in two constants, a degree-5
 // polynomial, the exponent set directly), accurate to about 2 ulp on [-87.3, 88.7].
@@ -586,6 +620,12 @@ void matmul_rows(const void* w, int64_t cols, const float* x, int64_t ldx, int64
       dot_rows_tiled<F, 1>(ptrs, cols, x, ldx, n, y + r, ldy);
     }
   }
+}
+
+// scores[j] = dot(q, rows + j * d, d) for j < count (the same bits): one query against consecutive
+// keys, through matmul_rows' tiles (with AVX-512, 16 lanes and four keys at a time).
+inline void dot_rows(const float* q, const float* rows, int64_t d, int64_t count, float* scores) {
+  matmul_rows<WeightFormat::kF32>(rows, d, q, d, 1, scores, 1, 0, count);
 }
 
 }  // namespace genarm::model::detail
