@@ -45,6 +45,7 @@ enum class WeightFormat { kF32, kF16, kBF16 };
 inline constexpr int64_t kDotBlock = 8;  // elements per block of the canonical dot order
 inline constexpr int kMaxTileRows = 2;   // weight rows per register tile
 inline constexpr int kMaxTileCols = 3;   // activation rows per register tile
+inline constexpr int64_t kLanePair = 2 * kDotBlock;  // a pair of blocks: one for each lane accumulator
 
 template <WeightFormat F>
 inline constexpr int64_t weight_size() {
@@ -351,8 +352,6 @@ inline void dot_rows_tiled(const void* const* w, int64_t cols, const float* x, i
 // partial last pair of blocks is masked by whole blocks, as the 8-lane kernel pads them, and the
 // result is the canonical horizontal sum of lo + hi. Same bits as dot_tile, for every n.
 
-inline constexpr int64_t kLanePair = 2 * kDotBlock;  // elements per 16-lane step (one block per half)
-
 inline float hsum16(__m512 acc) {
   const Vec lo = _mm512_castps512_ps256(acc);
   const Vec hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc), 1));
@@ -451,19 +450,8 @@ void decode_rows(const void* w, int64_t cols, const float* x, float* y, int64_t 
   }
 }
 
-// Several activation rows (batched decoding, prefill): blocked for the caches. A pass covers
-// kGemmChunk columns of kGemmBlockRows weight rows (their chunk stays in L2) against a block of
-// activation rows (as many as keep their chunk within kGemmXBytes); each 6-row activation tile
-// stays in L1 while the block's weight rows go past it. The partial sums of a longer row are kept
-// in a per-thread state buffer between passes — the accumulators themselves, so the order of
-// operations is unchanged. 16-bit weights are widened once per block and chunk.
-inline constexpr int kGemmTileRows = 4;          // weight rows per register tile
-inline constexpr int kGemmTileCols = 6;          // activation rows per register tile (24 accumulators)
-inline constexpr int64_t kGemmChunk = 1024;      // columns per pass, a multiple of kLanePair
-inline constexpr int64_t kGemmBlockRows = 32;    // weight rows per block
-inline constexpr int64_t kGemmXBytes = 512 << 10;  // the activations' chunk of a block: at most this (L2)
-inline constexpr int64_t kGemmSlot = kGemmTileRows * kGemmTileCols * 16;  // floats of state per tile
-static_assert(kGemmChunk % kLanePair == 0);
+inline constexpr int kGemmTileRows = 4;  // weight rows per register tile
+inline constexpr int kGemmTileCols = 6;  // activation rows per register tile (24 accumulators)
 
 // One register tile over `len` columns: f32 weight rows w[0..R) and activation rows x + t * ldx, all
 // pointing at the pass's first column. `first`: the accumulators start at zero, else from `state`;
@@ -507,19 +495,104 @@ inline void gemm_tile(const float* const* w, const float* x, int64_t ldx, int64_
   }
 }
 
-template <int R>
-inline void gemm_tile_cols(int cols_in_tile, const float* const* w, const float* x, int64_t ldx, int64_t len,
-                           float* state, bool first, bool last, float* y, int64_t ldy) {
-  switch (cols_in_tile) {
-    case 6: return gemm_tile<R, 6>(w, x, ldx, len, state, first, last, y, ldy);
-    case 5: return gemm_tile<R, 5>(w, x, ldx, len, state, first, last, y, ldy);
-    case 4: return gemm_tile<R, 4>(w, x, ldx, len, state, first, last, y, ldy);
-    case 3: return gemm_tile<R, 3>(w, x, ldx, len, state, first, last, y, ldy);
-    case 2: return gemm_tile<R, 2>(w, x, ldx, len, state, first, last, y, ldy);
-    default: return gemm_tile<R, 1>(w, x, ldx, len, state, first, last, y, ldy);
+#endif
+
+#if defined(GENARM_HAVE_SIMD_KERNELS)
+#if !defined(GENARM_HAVE_AVX512_KERNELS)
+inline constexpr int kGemmTileRows = kMaxTileRows;  // weight rows per register tile
+inline constexpr int kGemmTileCols = kMaxTileCols;  // activation rows per register tile (12 accumulators)
+
+// One register tile over `len` columns: f32 weight rows w[0..R) and activation rows x + t * ldx, all
+// pointing at the pass's first column (a multiple of kLanePair, so even blocks stay in acc0).
+// `first`: the accumulators start at zero, else from `state`; `last` (the row's end; len may end in
+// a partial pair of blocks): y[t * ldy + k] is written, else the accumulators go back to `state`
+// ([R][T][acc0 8, acc1 8] floats). The blocks, lanes and sums of dot_tile: the same bits.
+template <int R, int T>
+inline void gemm_tile(const float* const* w, const float* x, int64_t ldx, int64_t len, float* state, bool first,
+                      bool last, float* y, int64_t ldy) {
+  Vec acc0[R][T], acc1[R][T];
+  GENARM_UNROLL for (int k = 0; k < R; ++k) {
+    GENARM_UNROLL for (int t = 0; t < T; ++t) {
+      float* s = state + (k * T + t) * 16;
+      acc0[k][t] = first ? _mm256_setzero_ps() : _mm256_loadu_ps(s);
+      acc1[k][t] = first ? _mm256_setzero_ps() : _mm256_loadu_ps(s + kDotBlock);
+    }
+  }
+  int64_t j = 0;
+  for (; j + kLanePair <= len; j += kLanePair) {
+    Vec wv[R];
+    GENARM_UNROLL for (int k = 0; k < R; ++k) wv[k] = _mm256_loadu_ps(w[k] + j);
+    GENARM_UNROLL for (int t = 0; t < T; ++t) {
+      const Vec xv = _mm256_loadu_ps(x + t * ldx + j);
+      GENARM_UNROLL for (int k = 0; k < R; ++k) acc0[k][t] = _mm256_fmadd_ps(wv[k], xv, acc0[k][t]);
+    }
+    GENARM_UNROLL for (int k = 0; k < R; ++k) wv[k] = _mm256_loadu_ps(w[k] + j + kDotBlock);
+    GENARM_UNROLL for (int t = 0; t < T; ++t) {
+      const Vec xv = _mm256_loadu_ps(x + t * ldx + j + kDotBlock);
+      GENARM_UNROLL for (int k = 0; k < R; ++k) acc1[k][t] = _mm256_fmadd_ps(wv[k], xv, acc1[k][t]);
+    }
+  }
+  bool odd = false;  // the next block goes to acc1
+  if (j + kDotBlock <= len) {
+    Vec wv[R];
+    GENARM_UNROLL for (int k = 0; k < R; ++k) wv[k] = _mm256_loadu_ps(w[k] + j);
+    GENARM_UNROLL for (int t = 0; t < T; ++t) {
+      const Vec xv = _mm256_loadu_ps(x + t * ldx + j);
+      GENARM_UNROLL for (int k = 0; k < R; ++k) acc0[k][t] = _mm256_fmadd_ps(wv[k], xv, acc0[k][t]);
+    }
+    j += kDotBlock;
+    odd = true;
+  }
+  if (j < len) {
+    const __m256i mask = tail_mask(len - j);
+    Vec wv[R];
+    GENARM_UNROLL for (int k = 0; k < R; ++k) wv[k] = _mm256_maskload_ps(w[k] + j, mask);
+    GENARM_UNROLL for (int t = 0; t < T; ++t) {
+      const Vec xv = _mm256_maskload_ps(x + t * ldx + j, mask);
+      GENARM_UNROLL for (int k = 0; k < R; ++k) {
+        if (odd) {
+          acc1[k][t] = _mm256_fmadd_ps(wv[k], xv, acc1[k][t]);
+        } else {
+          acc0[k][t] = _mm256_fmadd_ps(wv[k], xv, acc0[k][t]);
+        }
+      }
+    }
+  }
+  GENARM_UNROLL for (int k = 0; k < R; ++k) {
+    GENARM_UNROLL for (int t = 0; t < T; ++t) {
+      if (last) {
+        y[t * ldy + k] = hsum(acc0[k][t], acc1[k][t]);
+      } else {
+        float* s = state + (k * T + t) * 16;
+        _mm256_storeu_ps(s, acc0[k][t]);
+        _mm256_storeu_ps(s + kDotBlock, acc1[k][t]);
+      }
+    }
   }
 }
-static_assert(kGemmTileCols == 6, "gemm_tile_cols dispatches up to 6 activation rows");
+#endif
+
+// Several activation rows (batched decoding, prefill): blocked for the caches. A pass covers
+// kGemmChunk columns of kGemmBlockRows weight rows (their chunk stays in L2) against a block of
+// activation rows (as many as keep their chunk within kGemmXBytes); each activation tile (kGemmTileCols
+// rows) stays in L1 while the block's weight rows go past it. The partial sums of a longer row are kept
+// in a per-thread state buffer between passes — the accumulators themselves, so the order of
+// operations is unchanged. 16-bit weights are widened once per block and chunk.
+inline constexpr int64_t kGemmChunk = 1024;      // columns per pass, a multiple of kLanePair
+inline constexpr int64_t kGemmBlockRows = 32;    // weight rows per block
+inline constexpr int64_t kGemmXBytes = 512 << 10;  // the activations' chunk of a block: at most this (L2)
+inline constexpr int64_t kGemmSlot = kGemmTileRows * kGemmTileCols * 16;  // floats of state per tile
+static_assert(kGemmChunk % kLanePair == 0);
+
+// gemm_tile for the last tile of a block, which may hold fewer than kGemmTileCols activation rows.
+template <int R, int T = kGemmTileCols>
+inline void gemm_tile_cols(int cols_in_tile, const float* const* w, const float* x, int64_t ldx, int64_t len,
+                           float* state, bool first, bool last, float* y, int64_t ldy) {
+  if constexpr (T > 1) {
+    if (cols_in_tile < T) return gemm_tile_cols<R, T - 1>(cols_in_tile, w, x, ldx, len, state, first, last, y, ldy);
+  }
+  gemm_tile<R, T>(w, x, ldx, len, state, first, last, y, ldy);
+}
 
 // matmul_rows for n > 1.
 template <WeightFormat F>
@@ -591,7 +664,9 @@ void matmul_rows(const void* w, int64_t cols, const float* x, int64_t ldx, int64
                  int64_t begin, int64_t end) {
 #if defined(GENARM_HAVE_AVX512_KERNELS)
   if (n == 1) return decode_rows<F>(w, cols, x, y, begin, end);
-  return gemm_rows<F>(w, cols, x, ldx, n, y, ldy, begin, end);
+#endif
+#if defined(GENARM_HAVE_SIMD_KERNELS)
+  if (n > 1) return gemm_rows<F>(w, cols, x, ldx, n, y, ldy, begin, end);
 #endif
   // 16-bit rows used by several activation rows are widened once into this buffer (reused; it only
   // grows, so a warm decoding loop does not allocate).
