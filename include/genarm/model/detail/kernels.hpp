@@ -121,16 +121,25 @@ inline float hsum8(Vec v) {
 
 inline float hsum(Vec a0, Vec a1) { return hsum8(_mm256_add_ps(a0, a1)); }
 
-// One register tile: rows w[0..R) against activation rows x[0..T) (leading dimension ldx);
-// y[t * ldy + k] = dot(w[k], x[t]). 2 * R * T accumulators; each weight block is loaded once.
+// One register tile over `len` columns: rows w[0..R) against activation rows x[0..T) (leading
+// dimension ldx), all pointing at the pass's first column (a multiple of kLanePair, so even blocks
+// stay in acc0); 2 * R * T accumulators, each weight block loaded once. `first`: the accumulators
+// start at zero, else from `state`; `last` (the row's end; len may end in a partial pair of
+// blocks): y[t * ldy + k] = dot(w[k], x[t]) is written, else the accumulators go back to `state`
+// ([R][T][acc0 8, acc1 8] floats). A whole row in one pass is dot_tile; gemm_rows makes several.
 template <WeightFormat F, int R, int T>
-inline void dot_tile(const void* const* w, int64_t cols, const float* x, int64_t ldx, float* y, int64_t ldy) {
+inline void dot_tile_pass(const void* const* w, const float* x, int64_t ldx, int64_t len, float* state, bool first,
+                          bool last, float* y, int64_t ldy) {
   Vec acc0[R][T], acc1[R][T];
   GENARM_UNROLL for (int k = 0; k < R; ++k) {
-    GENARM_UNROLL for (int t = 0; t < T; ++t) acc0[k][t] = acc1[k][t] = _mm256_setzero_ps();
+    GENARM_UNROLL for (int t = 0; t < T; ++t) {
+      // state is only touched (it may be null) when the row spans several passes.
+      acc0[k][t] = first ? _mm256_setzero_ps() : _mm256_loadu_ps(state + (k * T + t) * 16);
+      acc1[k][t] = first ? _mm256_setzero_ps() : _mm256_loadu_ps(state + (k * T + t) * 16 + kDotBlock);
+    }
   }
   int64_t i = 0;
-  for (; i + 2 * kDotBlock <= cols; i += 2 * kDotBlock) {
+  for (; i + kLanePair <= len; i += kLanePair) {
     if constexpr (T == 1) {
       // Decoding streams the weights once; see kFloatPrefetchBytes.
       GENARM_UNROLL for (int k = 0; k < R; ++k) {
@@ -152,7 +161,7 @@ inline void dot_tile(const void* const* w, int64_t cols, const float* x, int64_t
     }
   }
   bool odd = false;  // the next block's index is odd (it goes to acc1)
-  if (i + kDotBlock <= cols) {
+  if (i + kDotBlock <= len) {
     Vec wv[R];
     GENARM_UNROLL for (int k = 0; k < R; ++k) wv[k] = wload<F>(w[k], i);
     GENARM_UNROLL for (int t = 0; t < T; ++t) {
@@ -162,8 +171,8 @@ inline void dot_tile(const void* const* w, int64_t cols, const float* x, int64_t
     i += kDotBlock;
     odd = true;
   }
-  if (i < cols) {
-    const int64_t rem = cols - i;
+  if (i < len) {
+    const int64_t rem = len - i;
     const __m256i mask = tail_mask(rem);
     Vec wv[R];
     GENARM_UNROLL for (int k = 0; k < R; ++k) wv[k] = wload_tail<F>(w[k], i, rem);
@@ -179,8 +188,23 @@ inline void dot_tile(const void* const* w, int64_t cols, const float* x, int64_t
     }
   }
   GENARM_UNROLL for (int k = 0; k < R; ++k) {
-    GENARM_UNROLL for (int t = 0; t < T; ++t) y[t * ldy + k] = hsum(acc0[k][t], acc1[k][t]);
+    GENARM_UNROLL for (int t = 0; t < T; ++t) {
+      if (last) {
+        y[t * ldy + k] = hsum(acc0[k][t], acc1[k][t]);
+      } else {
+        float* s = state + (k * T + t) * 16;
+        _mm256_storeu_ps(s, acc0[k][t]);
+        _mm256_storeu_ps(s + kDotBlock, acc1[k][t]);
+      }
+    }
   }
+}
+
+// One register tile: rows w[0..R) against activation rows x[0..T) (leading dimension ldx);
+// y[t * ldy + k] = dot(w[k], x[t]).
+template <WeightFormat F, int R, int T>
+inline void dot_tile(const void* const* w, int64_t cols, const float* x, int64_t ldx, float* y, int64_t ldy) {
+  dot_tile_pass<F, R, T>(w, x, ldx, cols, nullptr, true, true, y, ldy);
 }
 
 #else  // portable: the same blocks, lanes and sums, written out in scalar code
@@ -502,73 +526,13 @@ inline void gemm_tile(const float* const* w, const float* x, int64_t ldx, int64_
 inline constexpr int kGemmTileRows = kMaxTileRows;  // weight rows per register tile
 inline constexpr int kGemmTileCols = kMaxTileCols;  // activation rows per register tile (12 accumulators)
 
-// One register tile over `len` columns: f32 weight rows w[0..R) and activation rows x + t * ldx, all
-// pointing at the pass's first column (a multiple of kLanePair, so even blocks stay in acc0).
-// `first`: the accumulators start at zero, else from `state`; `last` (the row's end; len may end in
-// a partial pair of blocks): y[t * ldy + k] is written, else the accumulators go back to `state`
-// ([R][T][acc0 8, acc1 8] floats). The blocks, lanes and sums of dot_tile: the same bits.
+// gemm_rows' register tile: a pass of dot_tile_pass over f32 rows.
 template <int R, int T>
 inline void gemm_tile(const float* const* w, const float* x, int64_t ldx, int64_t len, float* state, bool first,
                       bool last, float* y, int64_t ldy) {
-  Vec acc0[R][T], acc1[R][T];
-  GENARM_UNROLL for (int k = 0; k < R; ++k) {
-    GENARM_UNROLL for (int t = 0; t < T; ++t) {
-      float* s = state + (k * T + t) * 16;
-      acc0[k][t] = first ? _mm256_setzero_ps() : _mm256_loadu_ps(s);
-      acc1[k][t] = first ? _mm256_setzero_ps() : _mm256_loadu_ps(s + kDotBlock);
-    }
-  }
-  int64_t j = 0;
-  for (; j + kLanePair <= len; j += kLanePair) {
-    Vec wv[R];
-    GENARM_UNROLL for (int k = 0; k < R; ++k) wv[k] = _mm256_loadu_ps(w[k] + j);
-    GENARM_UNROLL for (int t = 0; t < T; ++t) {
-      const Vec xv = _mm256_loadu_ps(x + t * ldx + j);
-      GENARM_UNROLL for (int k = 0; k < R; ++k) acc0[k][t] = _mm256_fmadd_ps(wv[k], xv, acc0[k][t]);
-    }
-    GENARM_UNROLL for (int k = 0; k < R; ++k) wv[k] = _mm256_loadu_ps(w[k] + j + kDotBlock);
-    GENARM_UNROLL for (int t = 0; t < T; ++t) {
-      const Vec xv = _mm256_loadu_ps(x + t * ldx + j + kDotBlock);
-      GENARM_UNROLL for (int k = 0; k < R; ++k) acc1[k][t] = _mm256_fmadd_ps(wv[k], xv, acc1[k][t]);
-    }
-  }
-  bool odd = false;  // the next block goes to acc1
-  if (j + kDotBlock <= len) {
-    Vec wv[R];
-    GENARM_UNROLL for (int k = 0; k < R; ++k) wv[k] = _mm256_loadu_ps(w[k] + j);
-    GENARM_UNROLL for (int t = 0; t < T; ++t) {
-      const Vec xv = _mm256_loadu_ps(x + t * ldx + j);
-      GENARM_UNROLL for (int k = 0; k < R; ++k) acc0[k][t] = _mm256_fmadd_ps(wv[k], xv, acc0[k][t]);
-    }
-    j += kDotBlock;
-    odd = true;
-  }
-  if (j < len) {
-    const __m256i mask = tail_mask(len - j);
-    Vec wv[R];
-    GENARM_UNROLL for (int k = 0; k < R; ++k) wv[k] = _mm256_maskload_ps(w[k] + j, mask);
-    GENARM_UNROLL for (int t = 0; t < T; ++t) {
-      const Vec xv = _mm256_maskload_ps(x + t * ldx + j, mask);
-      GENARM_UNROLL for (int k = 0; k < R; ++k) {
-        if (odd) {
-          acc1[k][t] = _mm256_fmadd_ps(wv[k], xv, acc1[k][t]);
-        } else {
-          acc0[k][t] = _mm256_fmadd_ps(wv[k], xv, acc0[k][t]);
-        }
-      }
-    }
-  }
-  GENARM_UNROLL for (int k = 0; k < R; ++k) {
-    GENARM_UNROLL for (int t = 0; t < T; ++t) {
-      if (last) {
-        y[t * ldy + k] = hsum(acc0[k][t], acc1[k][t]);
-      } else {
-        float* s = state + (k * T + t) * 16;
-        _mm256_storeu_ps(s, acc0[k][t]);
-        _mm256_storeu_ps(s + kDotBlock, acc1[k][t]);
-      }
-    }
-  }
+  const void* rows[R];
+  GENARM_UNROLL for (int k = 0; k < R; ++k) rows[k] = w[k];
+  dot_tile_pass<WeightFormat::kF32, R, T>(rows, x, ldx, len, state, first, last, y, ldy);
 }
 #endif
 
