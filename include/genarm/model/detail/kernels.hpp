@@ -134,8 +134,8 @@ inline void dot_tile_pass(const void* const* w, const float* x, int64_t ldx, int
   GENARM_UNROLL for (int k = 0; k < R; ++k) {
     GENARM_UNROLL for (int t = 0; t < T; ++t) {
       // state is only touched (it may be null) when the row spans several passes.
-      acc0[k][t] = first ? _mm256_setzero_ps() : _mm256_loadu_ps(state + (k * T + t) * 16);
-      acc1[k][t] = first ? _mm256_setzero_ps() : _mm256_loadu_ps(state + (k * T + t) * 16 + kDotBlock);
+      acc0[k][t] = first ? _mm256_setzero_ps() : _mm256_loadu_ps(state + (k * T + t) * kLanePair);
+      acc1[k][t] = first ? _mm256_setzero_ps() : _mm256_loadu_ps(state + (k * T + t) * kLanePair + kDotBlock);
     }
   }
   int64_t i = 0;
@@ -192,7 +192,7 @@ inline void dot_tile_pass(const void* const* w, const float* x, int64_t ldx, int
       if (last) {
         y[t * ldy + k] = hsum(acc0[k][t], acc1[k][t]);
       } else {
-        float* s = state + (k * T + t) * 16;
+        float* s = state + (k * T + t) * kLanePair;
         _mm256_storeu_ps(s, acc0[k][t]);
         _mm256_storeu_ps(s + kDotBlock, acc1[k][t]);
       }
@@ -563,8 +563,8 @@ template <WeightFormat F>
 void gemm_rows(const void* w, int64_t cols, const float* x, int64_t ldx, int64_t n, float* y, int64_t ldy,
                int64_t begin, int64_t end) {
   // Per-thread buffers that only grow (a warm decoding loop does not allocate): the state of one
-  // block's tiles (row tiles of 4, then up to 3 single rows; kGemmSlot floats each) and the
-  // block's chunk of weights widened to f32.
+  // block's tiles (tiles of kGemmTileRows rows, then up to kGemmTileRows - 1 single rows; kGemmSlot
+  // floats each) and the block's chunk of weights widened to f32.
   constexpr int64_t kRowTiles = kGemmBlockRows / kGemmTileRows + kGemmTileRows - 1;
   // Activation blocks of equal size (whole register tiles), as large as kGemmXBytes allows.
   const int64_t span = std::min(cols, kGemmChunk);
