@@ -9,7 +9,7 @@
 
 #include "genarm/core/half.hpp"
 #include "genarm/core/thread_pool.hpp"
-#include "genarm/model/detail/kernels.hpp"
+#include "genarm/model/detail/matmul.hpp"
 #include "model_test_helpers.hpp"
 
 namespace genarm::model {

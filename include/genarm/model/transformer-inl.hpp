@@ -6,7 +6,7 @@
 #include <limits>
 
 #include "genarm/io/checkpoint.hpp"
-#include "genarm/model/detail/kernels.hpp"
+#include "genarm/model/detail/matmul.hpp"
 #include "genarm/model/transformer.hpp"
 
 namespace genarm::model {

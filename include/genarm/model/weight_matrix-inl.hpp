@@ -5,7 +5,7 @@
 #include <algorithm>
 #include <vector>
 
-#include "genarm/model/detail/kernels.hpp"
+#include "genarm/model/detail/matmul.hpp"
 #include "genarm/model/detail/quant.hpp"
 #include "genarm/model/weight_matrix.hpp"
 

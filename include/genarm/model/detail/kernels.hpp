@@ -521,21 +521,7 @@ inline void gemm_tile(const float* const* w, const float* x, int64_t ldx, int64_
 
 #endif
 
-#if defined(GENARM_HAVE_SIMD_KERNELS)
-#if !defined(GENARM_HAVE_AVX512_KERNELS)
-inline constexpr int kGemmTileRows = kMaxTileRows;  // weight rows per register tile
-inline constexpr int kGemmTileCols = kMaxTileCols;  // activation rows per register tile (12 accumulators)
-
-// gemm_rows' register tile: a pass of dot_tile_pass over f32 rows.
-template <int R, int T>
-inline void gemm_tile(const float* const* w, const float* x, int64_t ldx, int64_t len, float* state, bool first,
-                      bool last, float* y, int64_t ldy) {
-  const void* rows[R];
-  GENARM_UNROLL for (int k = 0; k < R; ++k) rows[k] = w[k];
-  dot_tile_pass<WeightFormat::kF32, R, T>(rows, x, ldx, len, state, first, last, y, ldy);
-}
-#endif
-
+// The cache blocking of n > 1 (gemm_rows here with AVX-512; gemm_avx2.hpp without it).
 // Several activation rows (batched decoding, prefill): blocked for the caches. A pass covers
 // kGemmChunk columns of kGemmBlockRows weight rows (their chunk stays in L2) against a block of
 // activation rows (as many as keep their chunk within kGemmXBytes); each activation tile (kGemmTileCols
@@ -545,6 +531,7 @@ inline void gemm_tile(const float* const* w, const float* x, int64_t ldx, int64_
 inline constexpr int64_t kGemmChunk = 1024;      // columns per pass, a multiple of kLanePair
 inline constexpr int64_t kGemmBlockRows = 32;    // weight rows per block
 inline constexpr int64_t kGemmXBytes = 512 << 10;  // the activations' chunk of a block: at most this (L2)
+#if defined(GENARM_HAVE_AVX512_KERNELS)
 inline constexpr int64_t kGemmSlot = kGemmTileRows * kGemmTileCols * 16;  // floats of state per tile
 static_assert(kGemmChunk % kLanePair == 0);
 
@@ -621,50 +608,5 @@ void gemm_rows(const void* w, int64_t cols, const float* x, int64_t ldx, int64_t
   }
 }
 #endif
-
-// y[t * ldy + r] = dot(W[r, :], x[t * ldx, ...]) for r in [begin, end), t in [0, n).
-template <WeightFormat F>
-void matmul_rows(const void* w, int64_t cols, const float* x, int64_t ldx, int64_t n, float* y, int64_t ldy,
-                 int64_t begin, int64_t end) {
-#if defined(GENARM_HAVE_AVX512_KERNELS)
-  if (n == 1) return decode_rows<F>(w, cols, x, y, begin, end);
-#endif
-#if defined(GENARM_HAVE_SIMD_KERNELS)
-  if (n > 1) return gemm_rows<F>(w, cols, x, ldx, n, y, ldy, begin, end);
-#endif
-  // 16-bit rows used by several activation rows are widened once into this buffer (reused; it only
-  // grows, so a warm decoding loop does not allocate).
-  thread_local std::vector<float> widened;
-  const bool widen_first = F != WeightFormat::kF32 && n > 1;
-  if (widen_first && widened.size() < static_cast<size_t>(kMaxTileRows * cols)) {
-    widened.resize(static_cast<size_t>(kMaxTileRows * cols));
-  }
-  for (int64_t r = begin; r < end; r += kMaxTileRows) {
-    const int rows = end - r >= kMaxTileRows ? kMaxTileRows : 1;
-    const void* ptrs[kMaxTileRows];
-    for (int k = 0; k < rows; ++k) ptrs[k] = row_ptr<F>(w, r + k, cols);
-    if (widen_first) {
-      for (int k = 0; k < rows; ++k) {
-        widen_row<F>(ptrs[k], widened.data() + k * cols, cols);
-        ptrs[k] = widened.data() + k * cols;
-      }
-      if (rows == kMaxTileRows) {
-        dot_rows_tiled<WeightFormat::kF32, kMaxTileRows>(ptrs, cols, x, ldx, n, y + r, ldy);
-      } else {
-        dot_rows_tiled<WeightFormat::kF32, 1>(ptrs, cols, x, ldx, n, y + r, ldy);
-      }
-    } else if (rows == kMaxTileRows) {
-      dot_rows_tiled<F, kMaxTileRows>(ptrs, cols, x, ldx, n, y + r, ldy);
-    } else {
-      dot_rows_tiled<F, 1>(ptrs, cols, x, ldx, n, y + r, ldy);
-    }
-  }
-}
-
-// scores[j] = dot(q, rows + j * d, d) for j < count (the same bits): one query against consecutive
-// keys, through matmul_rows' tiles (with AVX-512, 16 lanes and four keys at a time).
-inline void dot_rows(const float* q, const float* rows, int64_t d, int64_t count, float* scores) {
-  matmul_rows<WeightFormat::kF32>(rows, d, q, d, 1, scores, 1, 0, count);
-}
 
 }  // namespace genarm::model::detail
