@@ -1,8 +1,9 @@
 // matmul_rows: Y[t, r] = dot(W[r, :], X[t, :]) for a range of weight rows, choosing the kernel
 // for n and the instruction set — all of them in the canonical dot order of kernels.hpp, so the
 // choice never changes a bit: decoding (n = 1) streams rows through dot_tile (AVX-512:
-// decode_rows); n > 1 runs the cache-blocked gemm_rows (AVX-512: kernels.hpp; AVX2:
-// gemm_avx2.hpp); the portable build tiles dot_tile over the activation rows.
+// decode_rows); n > 1 runs the cache-blocked gemm_rows (AVX-512: kernels.hpp; AVX2: gemm_avx2.hpp
+// from kPanelMinRows rows on); a few rows on AVX2, and any n in the portable build, tile dot_tile
+// over the activation rows.
 // Thread-safety: pure functions (buffers are per thread).
 #pragma once
 
@@ -21,8 +22,10 @@ void matmul_rows(const void* w, int64_t cols, const float* x, int64_t ldx, int64
 #if defined(GENARM_HAVE_AVX512_KERNELS)
   if (n == 1) return decode_rows<F>(w, cols, x, y, begin, end);
 #endif
-#if defined(GENARM_HAVE_SIMD_KERNELS)
+#if defined(GENARM_HAVE_AVX512_KERNELS)
   if (n > 1) return gemm_rows<F>(w, cols, x, ldx, n, y, ldy, begin, end);
+#elif defined(GENARM_HAVE_SIMD_KERNELS)
+  if (n >= kPanelMinRows) return gemm_rows<F>(w, cols, x, ldx, n, y, ldy, begin, end);
 #endif
   // 16-bit rows used by several activation rows are widened once into this buffer (reused; it only
   // grows, so a warm decoding loop does not allocate).
