@@ -193,6 +193,37 @@ TEST(WeightMatrix, LongPrefillMatmulHasTheMatvecBits) {
   }
 }
 
+// Weights as mmapped checkpoints give them (a view at any element offset, not 32-byte aligned) and
+// activation rows at an odd stride: the prefill kernel copies both into aligned panels, so the
+// products still have the matvec bits of the aligned, owned matrix.
+TEST(WeightMatrix, PrefillOnMisalignedViewsHasTheMatvecBits) {
+  ThreadPool pool(2);
+  const int64_t rows = 37, cols = 1100, n = 20, ldx = cols + 1;
+  for (DType dtype : kDtypes) {
+    const auto m = make_matrix(dtype, rows, cols, 17);
+    const size_t size = dtype_size(dtype);
+    auto storage = std::make_shared<std::vector<unsigned char>>(m.matrix.bytes() + 64);
+    for (size_t offset : {size, 3 * size}) {
+      std::memcpy(storage->data() + offset, m.matrix.data_ptr(), m.matrix.bytes());
+      const auto view = WeightMatrix::view(dtype, rows, cols, storage->data() + offset, storage);
+      std::vector<float> x(static_cast<size_t>(n * ldx + 1), std::numeric_limits<float>::quiet_NaN());
+      for (int64_t i = 0; i < n; ++i) {
+        const auto row = random_vector(static_cast<size_t>(cols), static_cast<uint64_t>(900 + i));
+        std::copy(row.begin(), row.end(), x.begin() + 1 + i * ldx);
+      }
+      for (ThreadPool* p : {static_cast<ThreadPool*>(nullptr), &pool}) {
+        std::vector<float> y(static_cast<size_t>(n * rows)), alone(static_cast<size_t>(rows));
+        view.matmul(x.data() + 1, n, ldx, y.data(), rows, p);
+        for (int64_t i = 0; i < n; ++i) {
+          m.matrix.matvec(x.data() + 1 + i * ldx, alone.data(), nullptr);
+          ASSERT_EQ(std::memcmp(alone.data(), y.data() + i * rows, alone.size() * sizeof(float)), 0)
+              << dtype_name(dtype) << " offset " << offset << " row " << i << (p ? " threaded" : "");
+        }
+      }
+    }
+  }
+}
+
 // Attention's kernels over a prompt: one query against many keys (dot_rows) and the weighted sum
 // of many value rows (axpy_rows) give the bits of the one-pair-at-a-time functions decoding uses
 // (so a prefilled prompt and the same prompt decoded token by token agree), and the products
