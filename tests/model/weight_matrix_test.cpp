@@ -169,25 +169,28 @@ TEST(WeightMatrix, MatmulRowsHaveTheMatvecBitsForEveryBatchSize) {
 }
 
 // A prefill-sized product: rows longer than one column pass (partial sums carried between passes,
-// a tail in the last one) and more activation rows than one cache block holds.
+// a tail in the last one) and more activation rows than one cache block holds (140 rows: two
+// blocks with AVX-512; 600: two with AVX2's larger ones).
 TEST(WeightMatrix, LongPrefillMatmulHasTheMatvecBits) {
   ThreadPool pool(2);
-  const int64_t rows = 45, cols = 2100, n = 140;
-  for (DType dtype : kDtypes) {
-    const auto m = make_matrix(dtype, rows, cols, 11);
-    std::vector<float> x(static_cast<size_t>(n * cols));
-    for (int64_t i = 0; i < n; ++i) {
-      const auto row = random_vector(static_cast<size_t>(cols), static_cast<uint64_t>(500 + i));
-      std::copy(row.begin(), row.end(), x.begin() + i * cols);
-    }
-    for (ThreadPool* p : {static_cast<ThreadPool*>(nullptr), &pool}) {
-      std::vector<float> y(static_cast<size_t>(n * rows)), alone(static_cast<size_t>(rows));
-      m.matrix.matmul(x.data(), n, cols, y.data(), rows, p);
+  const int64_t rows = 45, cols = 2100;
+  for (int64_t n : {140, 600}) {
+    for (DType dtype : kDtypes) {
+      const auto m = make_matrix(dtype, rows, cols, 11);
+      std::vector<float> x(static_cast<size_t>(n * cols));
       for (int64_t i = 0; i < n; ++i) {
-        m.matrix.matvec(x.data() + i * cols, alone.data(), nullptr);
-        ASSERT_EQ(std::memcmp(alone.data(), y.data() + i * rows, alone.size() * sizeof(float)), 0)
-            << dtype_name(dtype) << " row " << i << (p ? " threaded" : "");
-        expect_products_near(m, x.data() + i * cols, alone.data(), rows, cols, std::string(dtype_name(dtype)));
+        const auto row = random_vector(static_cast<size_t>(cols), static_cast<uint64_t>(500 + i));
+        std::copy(row.begin(), row.end(), x.begin() + i * cols);
+      }
+      for (ThreadPool* p : {static_cast<ThreadPool*>(nullptr), &pool}) {
+        std::vector<float> y(static_cast<size_t>(n * rows)), alone(static_cast<size_t>(rows));
+        m.matrix.matmul(x.data(), n, cols, y.data(), rows, p);
+        for (int64_t i = 0; i < n; ++i) {
+          m.matrix.matvec(x.data() + i * cols, alone.data(), nullptr);
+          ASSERT_EQ(std::memcmp(alone.data(), y.data() + i * rows, alone.size() * sizeof(float)), 0)
+              << dtype_name(dtype) << " n " << n << " row " << i << (p ? " threaded" : "");
+          expect_products_near(m, x.data() + i * cols, alone.data(), rows, cols, std::string(dtype_name(dtype)));
+        }
       }
     }
   }

@@ -33,6 +33,11 @@ inline constexpr int kGemmTileCols = 6;  // activation rows per register tile
 // 2 sequences 47 through panels, 60 without; 8 sequences 140 through panels).
 inline constexpr int64_t kPanelMinRows = 8;
 
+// The activation panels of one block: at most this. Only each tile (in L1) is reused; the block
+// comes from L3 once per weight block, so it is large enough that a prompt's chunk of 128 rows is
+// one block (each weight read from memory once per call, not once per 126 rows).
+inline constexpr int64_t kPanelXBytes = 2 << 20;
+
 // Blocks of 8 in a chunk of len columns, and the blocks of each parity (the even ones first).
 inline int64_t panel_blocks(int64_t len) { return (len + kDotBlock - 1) / kDotBlock; }
 inline int64_t panel_pairs(int64_t len) { return (panel_blocks(len) + 1) / 2; }
@@ -123,9 +128,9 @@ void gemm_rows(const void* w, int64_t cols, const float* x, int64_t ldx, int64_t
   constexpr int64_t kPanelFloats = kGemmChunk * kGemmTileCols;  // one activation tile's chunk
   const int64_t chunks = (cols + kGemmChunk - 1) / kGemmChunk;
   const int64_t tiles = (n + kGemmTileCols - 1) / kGemmTileCols;
-  // Activation blocks of equal size (whole tiles) whose chunk stays within kGemmXBytes.
+  // Activation blocks of equal size (whole tiles) whose chunk stays within kPanelXBytes.
   const int64_t span = std::min(cols, kGemmChunk);
-  const int64_t most = std::max<int64_t>(1, kGemmXBytes / (span * 4 * kGemmTileCols));
+  const int64_t most = std::max<int64_t>(1, kPanelXBytes / (span * 4 * kGemmTileCols));
   const int64_t count = (tiles + most - 1) / most;
   const int64_t block_tiles = (tiles + count - 1) / count;
   // Per-thread buffers that only grow: the activations' panels ([tile][chunk], each kPanelFloats),
