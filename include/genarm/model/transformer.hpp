@@ -17,7 +17,7 @@
 // Batch invariance: every row's result is a function of its own sequence only — bit-identical
 // whatever else is in the batch, the batch size, how a prompt is split into chunks (a prompt
 // prefilled at once gives exactly the logits of decoding it token by token) and the thread count.
-// Projections use the one fixed-order kernel of detail/kernels.hpp; attention, norms and
+// Projections use the fixed-order kernels of detail/matmul.hpp; attention, norms and
 // positions are computed row by row.
 // Ownership: shares immutable weights (copies of a Transformer are cheap and share them).
 // Thread-safety: thread-safe — all methods are const; each sequence has its own SequenceState.

@@ -106,7 +106,7 @@ class WeightMatrix {
   // Y[t, r] = sum_c W[r, c] X[t, c] for the n rows of X (row-major, leading dimension ldx) and
   // every row r of W (Y row-major, leading dimension ldy): decode (n = 1), a batch of sequences'
   // next tokens, or a chunk of a prompt. Each weight row is read once per call; each element of Y
-  // is computed in the same order whatever n and the thread split (see detail/kernels.hpp).
+  // is computed in the same order whatever n and the thread split (see detail/matmul.hpp).
   void matmul(const float* x, int64_t n, int64_t ldx, float* y, int64_t ldy, ThreadPool* pool) const;
   // The same for weight rows [begin, end) only (the part of one thread).
   void matmul_rows(const float* x, int64_t n, int64_t ldx, float* y, int64_t ldy, int64_t begin,

@@ -2,8 +2,8 @@
 // and n activation rows t, W row-major in F32, F16 or BF16 (16-bit weights are widened to float32
 // exactly: in registers, or into a small per-thread buffer when the widened row is reused),
 // float32 accumulation. Decode (n = 1), batched decode (n = the sequences of a step) and prefill
-// (n = a chunk of prompt tokens) all run this one kernel, and each weight row is read from memory
-// once per call whatever n is.
+// (n = a chunk of prompt tokens) all run kernels of the one dot order below; matmul.hpp picks
+// among them, and the AVX2 prefill kernel (panels of both operands) is gemm_avx2.hpp.
 //
 // Batch invariance, exactly: every output element is computed by the same sequence of float
 // operations whatever n is, however rows and activations are tiled and however rows are split
@@ -521,8 +521,8 @@ inline void gemm_tile(const float* const* w, const float* x, int64_t ldx, int64_
 
 #endif
 
-// The cache blocking of n > 1 (gemm_rows here with AVX-512; gemm_avx2.hpp without it).
-// Several activation rows (batched decoding, prefill): blocked for the caches. A pass covers
+// Several activation rows (batched decoding, prefill): blocked for the caches (gemm_rows here with
+// AVX-512; gemm_avx2.hpp without it, on the same chunks and weight blocks). A pass covers
 // kGemmChunk columns of kGemmBlockRows weight rows (their chunk stays in L2) against a block of
 // activation rows (as many as keep their chunk within kGemmXBytes); each activation tile (kGemmTileCols
 // rows) stays in L1 while the block's weight rows go past it. The partial sums of a longer row are kept
