@@ -121,25 +121,19 @@ inline float hsum8(Vec v) {
 
 inline float hsum(Vec a0, Vec a1) { return hsum8(_mm256_add_ps(a0, a1)); }
 
-// One register tile over `len` columns: rows w[0..R) against activation rows x[0..T) (leading
-// dimension ldx), all pointing at the pass's first column (a multiple of kLanePair, so even blocks
-// stay in acc0); 2 * R * T accumulators, each weight block loaded once. `first`: the accumulators
-// start at zero, else from `state`; `last` (the row's end; len may end in a partial pair of
-// blocks): y[t * ldy + k] = dot(w[k], x[t]) is written, else the accumulators go back to `state`
-// ([R][T][acc0 8, acc1 8] floats). A whole row in one pass is dot_tile; gemm_rows makes several.
+// One register tile: rows w[0..R) against activation rows x[0..T) (leading dimension ldx);
+// y[t * ldy + k] = dot(w[k], x[t]). 2 * R * T accumulators, each weight block loaded once.
 template <WeightFormat F, int R, int T>
-inline void dot_tile_pass(const void* const* w, const float* x, int64_t ldx, int64_t len, float* state, bool first,
-                          bool last, float* y, int64_t ldy) {
+inline void dot_tile(const void* const* w, int64_t cols, const float* x, int64_t ldx, float* y, int64_t ldy) {
   Vec acc0[R][T], acc1[R][T];
   GENARM_UNROLL for (int k = 0; k < R; ++k) {
     GENARM_UNROLL for (int t = 0; t < T; ++t) {
-      // state is only touched (it may be null) when the row spans several passes.
-      acc0[k][t] = first ? _mm256_setzero_ps() : _mm256_loadu_ps(state + (k * T + t) * kLanePair);
-      acc1[k][t] = first ? _mm256_setzero_ps() : _mm256_loadu_ps(state + (k * T + t) * kLanePair + kDotBlock);
+      acc0[k][t] = _mm256_setzero_ps();
+      acc1[k][t] = _mm256_setzero_ps();
     }
   }
   int64_t i = 0;
-  for (; i + kLanePair <= len; i += kLanePair) {
+  for (; i + kLanePair <= cols; i += kLanePair) {
     if constexpr (T == 1) {
       // Decoding streams the weights once; see kFloatPrefetchBytes.
       GENARM_UNROLL for (int k = 0; k < R; ++k) {
@@ -161,7 +155,7 @@ inline void dot_tile_pass(const void* const* w, const float* x, int64_t ldx, int
     }
   }
   bool odd = false;  // the next block's index is odd (it goes to acc1)
-  if (i + kDotBlock <= len) {
+  if (i + kDotBlock <= cols) {
     Vec wv[R];
     GENARM_UNROLL for (int k = 0; k < R; ++k) wv[k] = wload<F>(w[k], i);
     GENARM_UNROLL for (int t = 0; t < T; ++t) {
@@ -171,8 +165,8 @@ inline void dot_tile_pass(const void* const* w, const float* x, int64_t ldx, int
     i += kDotBlock;
     odd = true;
   }
-  if (i < len) {
-    const int64_t rem = len - i;
+  if (i < cols) {
+    const int64_t rem = cols - i;
     const __m256i mask = tail_mask(rem);
     Vec wv[R];
     GENARM_UNROLL for (int k = 0; k < R; ++k) wv[k] = wload_tail<F>(w[k], i, rem);
@@ -188,23 +182,8 @@ inline void dot_tile_pass(const void* const* w, const float* x, int64_t ldx, int
     }
   }
   GENARM_UNROLL for (int k = 0; k < R; ++k) {
-    GENARM_UNROLL for (int t = 0; t < T; ++t) {
-      if (last) {
-        y[t * ldy + k] = hsum(acc0[k][t], acc1[k][t]);
-      } else {
-        float* s = state + (k * T + t) * kLanePair;
-        _mm256_storeu_ps(s, acc0[k][t]);
-        _mm256_storeu_ps(s + kDotBlock, acc1[k][t]);
-      }
-    }
+    GENARM_UNROLL for (int t = 0; t < T; ++t) y[t * ldy + k] = hsum(acc0[k][t], acc1[k][t]);
   }
-}
-
-// One register tile: rows w[0..R) against activation rows x[0..T) (leading dimension ldx);
-// y[t * ldy + k] = dot(w[k], x[t]).
-template <WeightFormat F, int R, int T>
-inline void dot_tile(const void* const* w, int64_t cols, const float* x, int64_t ldx, float* y, int64_t ldy) {
-  dot_tile_pass<F, R, T>(w, x, ldx, cols, nullptr, true, true, y, ldy);
 }
 
 #else  // portable: the same blocks, lanes and sums, written out in scalar code
